@@ -1,0 +1,296 @@
+//! WebSocket frames on `/ws/{chat_id}`, as in the brief's "Websocket Docs".
+//!
+//! Client → server: a JSON object whose `action` names a [`ClientAction`]; anything else
+//! (plain text, broken JSON, JSON without `action`) is chat text that the server echoes.
+//!
+//! Server → client: the [`InitialPayload`] once, then for each client frame the brief's reply
+//! ([`ServerAction`], [`ErrorFrame`], or a plain text frame). Clients that opt in to protocol
+//! version 2 (`?v=2` or a `hello` action) also receive [`ChatEvent`]s for everything that
+//! happens in the chat, from any client.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+/// The protocol version that adds live events; legacy clients speak version 1.
+pub const PROTOCOL_V2: u32 = 2;
+
+// ---------------------------------------------------------------------------------------
+// Client → server
+// ---------------------------------------------------------------------------------------
+
+/// A client frame that carries an `action`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum ClientAction {
+    UploadFile(UploadFile),
+    NewMessage(NewMessage),
+    RevertVersion(RevertVersion),
+    DeleteFile(DeleteFile),
+    /// Opt in to a protocol version (2 adds live events).
+    Hello(Hello),
+    /// Stop the chat's running agent task, if any.
+    Cancel,
+}
+
+impl ClientAction {
+    /// Every action name a server understands, for error messages.
+    pub const NAMES: &'static [&'static str] = &[
+        "upload_file",
+        "new_message",
+        "revert_version",
+        "delete_file",
+        "hello",
+        "cancel",
+    ];
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadFile {
+    pub filename: String,
+    /// The file's bytes, base64 (standard alphabet, padding optional).
+    pub file_data: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewMessage {
+    /// A model name from the initial payload's `models`.
+    pub model: String,
+    pub prompt: String,
+    /// `true`: the agent writes a new file.
+    #[serde(default)]
+    pub is_first_prompt: bool,
+    /// `false`: the agent answers in plain text, without touching files.
+    #[serde(default = "default_true")]
+    pub is_chat_or_composer: bool,
+    /// The `.based` file a change applies to.
+    #[serde(default)]
+    pub selected_filename: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevertVersion {
+    pub version_id: String,
+    pub filename: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteFile {
+    pub file_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub version: u32,
+}
+
+// ---------------------------------------------------------------------------------------
+// Server → client
+// ---------------------------------------------------------------------------------------
+
+/// One conversation entry. `content` is a string for text and an object for file messages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ConversationMessage {
+    pub role: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub content: Value,
+}
+
+/// The first frame on every connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InitialPayload {
+    pub chat_id: String,
+    #[serde(default)]
+    pub chat_name: String,
+    pub conversation: Vec<ConversationMessage>,
+    pub chat_files_text: Vec<TextFile>,
+    pub chat_files_based: Vec<BasedFile>,
+    pub workspace_files: Vec<WorkspaceFile>,
+    pub workspace_id: String,
+    /// Names of the chat owner's models, for `new_message.model`.
+    pub models: Vec<String>,
+    #[serde(default)]
+    pub initial: bool,
+}
+
+/// An uploaded context file of the chat with its extracted text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextFile {
+    pub file_id: String,
+    pub name: String,
+    /// Extracted text; for images, the stored path.
+    pub content: String,
+    /// `"text"` or `"image"`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// A `.based` file of the chat with its version history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BasedFile {
+    pub file_id: String,
+    pub name: String,
+    pub latest_content: String,
+    /// Oldest first; the last one is the latest.
+    pub versions: Vec<VersionInfo>,
+    /// Always `"based"`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    pub version_id: String,
+    pub timestamp: String,
+    /// Unified diff from this version to the newest; `""` for the newest.
+    pub diff: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkspaceFile {
+    pub file_id: String,
+    pub name: String,
+}
+
+/// `{"error": "..."}`: the answer to any frame that could not be carried out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorFrame {
+    pub error: String,
+}
+
+/// A server reply that carries an `action`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum ServerAction {
+    FileUploaded { message: Message<UploadedContent> },
+    RevertComplete { message: Message<BasedFileContent> },
+    FileDeleted { message: DeletedMessage },
+    AgentResponse(AgentResponse),
+}
+
+/// `{role, type, content}` with a typed content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message<T> {
+    pub role: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub content: T,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadedContent {
+    pub file_id: String,
+    pub filename: String,
+    pub path: String,
+}
+
+/// A `.based` file's content as the agent or a revert left it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BasedFileContent {
+    pub based_filename: String,
+    pub based_content: String,
+    /// A human-readable note (the revert's "Reverted to version …").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The `file_deleted` message. The original's web frontend reads `deleted_file_id` at the
+/// message level, the brief puts it in `content`; both are sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletedMessage {
+    pub role: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub content: DeletedContent,
+    #[serde(default)]
+    pub deleted_file_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletedContent {
+    pub deleted_file_id: String,
+    pub filename: String,
+}
+
+/// The agent wrote a new `.based` file or a new version of one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentResponse {
+    /// Always `"file"`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The `.based` file's ID.
+    pub id: String,
+    pub content: BasedFileContent,
+    pub message: Message<BasedFileContent>,
+}
+
+/// Live events for protocol-2 clients: what happened in the chat, from any client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ChatEvent {
+    /// A conversation entry was saved (`seq` orders them within the chat).
+    MessageAdded { seq: i64, message: ConversationMessage },
+    /// A context file (text or image) was added to the chat.
+    TextFileAdded { file: TextFile },
+    /// A `.based` file was added to the chat (by upload or by the agent).
+    BasedFileAdded { file: BasedFile },
+    /// A `.based` file got a new version (agent edit or revert).
+    VersionAdded {
+        file_id: String,
+        filename: String,
+        version_id: String,
+        timestamp: String,
+        content: String,
+    },
+    /// A file was removed from the chat.
+    FileDeleted { file_id: String, filename: String },
+    /// The agent's progress on a `new_message` of this chat.
+    AgentProgress { stage: String, label: String },
+    /// The chat was renamed over REST.
+    ChatRenamed { name: String },
+    /// The chat (or its workspace) was deleted; the server closes the socket next.
+    ChatDeleted,
+}
+
+/// Any frame a server sends, for clients that parse them (plain text frames are the echo
+/// and the agent's plain answers).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerFrame {
+    Initial(Box<InitialPayload>),
+    Action(ServerAction),
+    Event(ChatEvent),
+    Error(ErrorFrame),
+    Text(String),
+}
+
+impl ServerFrame {
+    /// Classifies a text frame. Anything that is not one of the known JSON shapes is text.
+    pub fn parse(text: &str) -> ServerFrame {
+        let Ok(value) = serde_json::from_str::<Value>(text) else {
+            return ServerFrame::Text(text.to_owned());
+        };
+        let Some(object) = value.as_object() else {
+            return ServerFrame::Text(text.to_owned());
+        };
+        let parsed = if object.contains_key("initial") || object.contains_key("conversation") {
+            serde_json::from_value(value).map(|p| ServerFrame::Initial(Box::new(p)))
+        } else if object.contains_key("action") {
+            serde_json::from_value(value).map(ServerFrame::Action)
+        } else if object.contains_key("event") {
+            serde_json::from_value(value).map(ServerFrame::Event)
+        } else if object.contains_key("error") {
+            serde_json::from_value(value).map(ServerFrame::Error)
+        } else {
+            return ServerFrame::Text(text.to_owned());
+        };
+        parsed.unwrap_or_else(|_| ServerFrame::Text(text.to_owned()))
+    }
+}

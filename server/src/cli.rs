@@ -1,0 +1,118 @@
+//! The `kafka-server` command line: serve the API, or check `.based` files.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::config::ServerArgs;
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kafka-server",
+    version,
+    about = "Kafka: a chat-driven coding agent for Based"
+)]
+struct Cli {
+    #[command(flatten)]
+    server: ServerArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the REST and WebSocket API (the default).
+    Serve,
+    /// Validate .based files: prints FILE:LINE:COL diagnostics; exits 1 if any has an error.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Check { files }) => check(&files),
+        Some(Command::Serve) | None => run_server(&cli.server),
+    }
+}
+
+fn run_server(args: &ServerArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("kafka-server: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("kafka-server: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: &ServerArgs) -> anyhow::Result<()> {
+    let settings = args.settings()?;
+    let state = crate::open_state(settings).await?;
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.bind))?;
+    tracing::info!(address = %listener.local_addr()?, data_dir = %state.settings.data_dir.display(), "kafka-server listening");
+    crate::serve(listener, state, shutdown_signal()).await;
+    tracing::info!("kafka-server stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+fn check(files: &[PathBuf]) -> ExitCode {
+    let mut failed = false;
+    for path in files {
+        let source = match std::fs::read_to_string(path) {
+            Ok(source) => source,
+            Err(error) => {
+                eprintln!("{}: cannot read: {error}", path.display());
+                failed = true;
+                continue;
+            }
+        };
+        let diagnostics = crate::based::validate(&source);
+        for diagnostic in &diagnostics {
+            println!(
+                "{}",
+                crate::based::render(&path.display().to_string(), &source, diagnostic)
+            );
+        }
+        failed |= crate::based::has_errors(&diagnostics);
+    }
+    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}

@@ -1,0 +1,163 @@
+//! Uploaded bytes: where they are stored, how names are made safe, what text they hold.
+//!
+//! Every upload path (REST and WebSocket) goes through [`Uploads`], so the rules are the same
+//! everywhere. Stored paths are relative to the data directory (`uploads/files/<id>_<name>`),
+//! as the original returned them.
+
+mod extract;
+mod names;
+
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+pub use extract::{Extracted, classify};
+pub use names::sanitize_filename;
+
+use crate::store::{NewChatFile, NewFile};
+
+/// Why an upload was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("{0}")]
+    BadName(String),
+    #[error("File {name:?} is larger than the {limit_mib} MiB upload limit.")]
+    TooLarge { name: String, limit_mib: u64 },
+    #[error("could not store the upload: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// An upload whose bytes are stored, ready to be recorded.
+#[derive(Debug, Clone)]
+pub struct SavedUpload {
+    pub file: NewFile,
+    pub extracted: Extracted,
+}
+
+impl SavedUpload {
+    pub fn into_chat_file(self) -> NewChatFile {
+        NewChatFile {
+            file: self.file,
+            kind: self.extracted.kind,
+            extracted_text: self.extracted.text,
+        }
+    }
+}
+
+/// Where uploads go, relative to the data directory.
+pub const UPLOAD_DIR: &str = "uploads/files";
+
+/// The local upload store. A shared object store would implement the same four calls.
+#[derive(Debug, Clone)]
+pub struct Uploads {
+    data_dir: PathBuf,
+}
+
+impl Uploads {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+        }
+    }
+
+    /// The stored path for a file: `uploads/files/<id>_<name>`. `name` must be sanitized.
+    pub fn stored_path(id: &str, name: &str) -> String {
+        format!("{UPLOAD_DIR}/{id}_{name}")
+    }
+
+    /// Checks, stores and classifies uploads `(client name, bytes)`. All or nothing: on any
+    /// error the bytes already written are removed again.
+    pub async fn save_all(
+        &self,
+        uploads: Vec<(String, bytes::Bytes)>,
+        max_bytes: u64,
+    ) -> Result<Vec<SavedUpload>, UploadError> {
+        let mut checked = Vec::with_capacity(uploads.len());
+        for (raw_name, bytes) in uploads {
+            let name = sanitize_filename(&raw_name).map_err(UploadError::BadName)?;
+            if bytes.len() as u64 > max_bytes {
+                return Err(UploadError::TooLarge {
+                    name,
+                    limit_mib: max_bytes / (1024 * 1024),
+                });
+            }
+            checked.push((name, bytes));
+        }
+        let mut saved: Vec<SavedUpload> = Vec::with_capacity(checked.len());
+        for (name, bytes) in checked {
+            let id = crate::store::new_id();
+            let path = match self.save(&id, &name, &bytes).await {
+                Ok(path) => path,
+                Err(error) => {
+                    let paths: Vec<String> = saved.iter().map(|s| s.file.path.clone()).collect();
+                    self.remove_all(&paths).await;
+                    return Err(error.into());
+                }
+            };
+            // PDF text extraction is CPU work: keep it off the async workers.
+            let classify_name = name.clone();
+            let extracted = tokio::task::spawn_blocking(move || classify(&classify_name, &bytes))
+                .await
+                .unwrap_or(Extracted {
+                    kind: crate::store::FileKind::Binary,
+                    text: None,
+                });
+            saved.push(SavedUpload {
+                file: NewFile {
+                    id,
+                    filename: name,
+                    path,
+                },
+                extracted,
+            });
+        }
+        Ok(saved)
+    }
+
+    /// Writes the bytes and returns the stored path.
+    pub async fn save(&self, id: &str, name: &str, bytes: &[u8]) -> io::Result<String> {
+        let stored = Self::stored_path(id, name);
+        let absolute = self.absolute(&stored)?;
+        if let Some(dir) = absolute.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        tokio::fs::write(&absolute, bytes).await?;
+        Ok(stored)
+    }
+
+    /// Removes stored bytes; a file already gone is not an error.
+    pub async fn remove(&self, stored: &str) -> io::Result<()> {
+        match tokio::fs::remove_file(self.absolute(stored)?).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes each path, logging (not failing on) what could not be removed: the rows are
+    /// already gone, and leftover bytes are harmless.
+    pub async fn remove_all(&self, stored: &[String]) {
+        for path in stored {
+            if let Err(error) = self.remove(path).await {
+                tracing::warn!(%path, %error, "could not remove uploaded bytes");
+            }
+        }
+    }
+
+    /// Moves stored bytes to the name `new_name`; returns the new stored path.
+    pub async fn rename(&self, stored: &str, id: &str, new_name: &str) -> io::Result<String> {
+        let renamed = Self::stored_path(id, new_name);
+        tokio::fs::rename(self.absolute(stored)?, self.absolute(&renamed)?).await?;
+        Ok(renamed)
+    }
+
+    /// The absolute path of a stored path, refusing anything that could leave the data dir.
+    pub fn absolute(&self, stored: &str) -> io::Result<PathBuf> {
+        let relative = Path::new(stored);
+        if !relative.components().all(|c| matches!(c, Component::Normal(_))) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "stored path leaves the data directory",
+            ));
+        }
+        Ok(self.data_dir.join(relative))
+    }
+}

@@ -1,0 +1,102 @@
+//! `/chat`: create, delete, rename.
+
+use kafka_protocol::rest::{ChatResponse, Detail};
+use kafka_protocol::ws::ChatEvent;
+use warp::Filter;
+use warp::reply::Response;
+
+use super::auth::require_user;
+use super::form::{Form, form};
+use super::{reply, with_state};
+use crate::error::ApiError;
+use crate::state::SharedState;
+use crate::store::ChatRecord;
+
+pub fn routes(state: SharedState) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    let limit = 64 * 1024;
+    let new = warp::path!("chat" / "new")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(form(limit, limit))
+        .then(|state: SharedState, form| async move { reply(new_chat(&state, form).await) });
+    let rename = warp::path!("chat" / "rename")
+        .and(warp::patch())
+        .and(with_state(state.clone()))
+        .and(form(limit, limit))
+        .then(|state: SharedState, form| async move { reply(rename_chat(&state, form).await) });
+    let delete = warp::path!("chat" / String)
+        .and(warp::delete())
+        .and(with_state(state))
+        .then(|id: String, state: SharedState| async move { reply(delete_chat(&state, &id).await) });
+    new.or(rename).unify().or(delete).unify()
+}
+
+fn chat_response(chat: ChatRecord) -> ChatResponse {
+    ChatResponse {
+        chat_id: chat.id,
+        name: chat.name,
+        last_updated: chat.last_updated,
+    }
+}
+
+/// The fields of `POST /chat/new`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only: the form is read field by field
+pub struct NewChatForm {
+    user_id: String,
+    workspace_id: String,
+    chat_name: String,
+}
+
+#[utoipa::path(post, path = "/chat/new", tag = "Chat",
+    request_body(content = NewChatForm, content_type = "multipart/form-data"),
+    responses((status = 200, body = ChatResponse), (status = 404, body = Detail), (status = 422, body = Detail)))]
+async fn new_chat(state: &SharedState, form: Result<Form, ApiError>) -> Result<ChatResponse, ApiError> {
+    let form = form?;
+    let user_id = form.non_blank("user_id")?;
+    let workspace_id = form.non_blank("workspace_id")?;
+    let name = form.non_blank("chat_name")?;
+    require_user(state, user_id).await?;
+    // Someone else's workspace is answered like a missing one.
+    if state.store.workspace_owner(workspace_id).await? != user_id {
+        return Err(ApiError::NotFound("Workspace"));
+    }
+    Ok(chat_response(
+        state.store.create_chat(user_id, workspace_id, name).await?,
+    ))
+}
+
+/// The fields of `PATCH /chat/rename`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only
+pub struct RenameChatForm {
+    chat_id: String,
+    new_name: String,
+}
+
+#[utoipa::path(patch, path = "/chat/rename", tag = "Chat",
+    request_body(content = RenameChatForm, content_type = "multipart/form-data"),
+    responses((status = 200, body = ChatResponse), (status = 404, body = Detail), (status = 422, body = Detail)))]
+async fn rename_chat(state: &SharedState, form: Result<Form, ApiError>) -> Result<ChatResponse, ApiError> {
+    let form = form?;
+    let chat_id = form.non_blank("chat_id")?;
+    let new_name = form.non_blank("new_name")?;
+    let chat = state.store.rename_chat(chat_id, new_name).await?;
+    state.hub.publish(
+        &chat.id,
+        ChatEvent::ChatRenamed {
+            name: chat.name.clone(),
+        },
+    );
+    Ok(chat_response(chat))
+}
+
+#[utoipa::path(delete, path = "/chat/{chat_id}", tag = "Chat",
+    params(("chat_id" = String, Path)),
+    responses((status = 200, body = Detail), (status = 404, body = Detail)))]
+async fn delete_chat(state: &SharedState, chat_id: &str) -> Result<Detail, ApiError> {
+    let paths = state.store.delete_chat(chat_id).await?;
+    state.uploads.remove_all(&paths).await;
+    state.hub.chat_deleted(chat_id);
+    Ok(Detail::new("Chat deleted successfully."))
+}

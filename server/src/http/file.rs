@@ -1,0 +1,173 @@
+//! `/file`: upload to a chat or a workspace, delete, rename (on disk too).
+
+use kafka_protocol::rest::{Detail, FileRenameResponse, FileUploadResponse};
+use kafka_protocol::ws::ChatEvent;
+use warp::Filter;
+use warp::reply::Response;
+
+use super::auth::require_user;
+use super::form::{Form, form};
+use super::{reply, with_state};
+use crate::error::ApiError;
+use crate::files::{UploadError, sanitize_filename};
+use crate::state::SharedState;
+use crate::ws::payload;
+
+pub fn routes(state: SharedState) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    let limits = (state.settings.max_body_bytes, state.settings.max_upload_bytes);
+    let upload = warp::path!("file" / "upload")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(form(limits.0, limits.1))
+        .then(|state: SharedState, form| async move { reply(upload(&state, form).await) });
+    let rename = warp::path!("file" / "rename")
+        .and(warp::patch())
+        .and(with_state(state.clone()))
+        .and(form(64 * 1024, 64 * 1024))
+        .then(|state: SharedState, form| async move { reply(rename_file(&state, form).await) });
+    let delete = warp::path!("file" / "delete" / String)
+        .and(warp::delete())
+        .and(with_state(state))
+        .then(|id: String, state: SharedState| async move { reply(delete_file(&state, &id).await) });
+    upload.or(rename).unify().or(delete).unify()
+}
+
+pub(super) fn upload_error(error: UploadError) -> ApiError {
+    match error {
+        UploadError::BadName(detail) => ApiError::Invalid(detail),
+        too_large @ UploadError::TooLarge { .. } => ApiError::TooLarge(too_large.to_string()),
+        UploadError::Io(e) => ApiError::internal(e),
+    }
+}
+
+/// The multipart fields of `POST /file/upload`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only: the form is read field by field
+pub struct UploadForm {
+    user_id: String,
+    /// A chat ID when `is_chat` is true, else a workspace ID.
+    target_id: String,
+    is_chat: bool,
+    #[schema(value_type = Vec<String>, format = Binary)]
+    files: Vec<Vec<u8>>,
+}
+
+#[utoipa::path(post, path = "/file/upload", tag = "File",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses((status = 200, body = FileUploadResponse), (status = 404, body = Detail), (status = 413, body = Detail), (status = 422, body = Detail)))]
+async fn upload(state: &SharedState, form: Result<Form, ApiError>) -> Result<FileUploadResponse, ApiError> {
+    let form = form?;
+    let user_id = form.non_blank("user_id")?;
+    let target_id = form.non_blank("target_id")?;
+    let is_chat = form.boolean("is_chat")?;
+    if form.files("files").is_empty() {
+        return Err(ApiError::Invalid(
+            "Missing form field: files (at least one file).".into(),
+        ));
+    }
+    require_user(state, user_id).await?;
+    // Resolve the target before writing any bytes; others' targets look missing.
+    let chat = if is_chat {
+        let chat = state.store.chat(target_id).await?;
+        if chat.user_id != user_id {
+            return Err(ApiError::NotFound("Chat"));
+        }
+        Some(chat)
+    } else {
+        if state.store.workspace_owner(target_id).await? != user_id {
+            return Err(ApiError::NotFound("Workspace"));
+        }
+        None
+    };
+    let uploads = form
+        .files("files")
+        .iter()
+        .map(|f| (f.filename.clone(), f.bytes.clone()))
+        .collect();
+    let saved = state
+        .uploads
+        .save_all(uploads, state.settings.max_upload_bytes)
+        .await
+        .map_err(upload_error)?;
+    let paths: Vec<String> = saved.iter().map(|s| s.file.path.clone()).collect();
+    let ids: Vec<String> = saved.iter().map(|s| s.file.id.clone()).collect();
+    let recorded = match &chat {
+        Some(chat) => {
+            let files: Vec<_> = saved.into_iter().map(|s| (s.into_chat_file(), None)).collect();
+            state.store.add_chat_files(chat, &files).await.map(|results| {
+                for ((file, _), result) in files.iter().zip(results) {
+                    state
+                        .hub
+                        .publish(&chat.id, payload::file_added(file, result.version.as_ref()));
+                }
+            })
+        }
+        None => {
+            let files: Vec<_> = saved.into_iter().map(|s| s.file).collect();
+            state.store.add_workspace_files(target_id, &files).await
+        }
+    };
+    if let Err(error) = recorded {
+        state.uploads.remove_all(&paths).await;
+        return Err(error.into());
+    }
+    Ok(FileUploadResponse { files: ids })
+}
+
+#[utoipa::path(delete, path = "/file/delete/{file_id}", tag = "File",
+    params(("file_id" = String, Path)),
+    responses((status = 200, body = Detail), (status = 404, body = Detail)))]
+async fn delete_file(state: &SharedState, file_id: &str) -> Result<Detail, ApiError> {
+    let file = state.store.delete_file(file_id).await?;
+    if !file.path.is_empty() {
+        state.uploads.remove_all(&[file.path.clone()]).await;
+    }
+    if let Some(chat_id) = &file.chat_id {
+        state.hub.publish(
+            chat_id,
+            ChatEvent::FileDeleted {
+                file_id: file.id,
+                filename: file.filename,
+            },
+        );
+    }
+    Ok(Detail::new("File deleted successfully."))
+}
+
+/// The fields of `PATCH /file/rename`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only
+pub struct RenameFileForm {
+    file_id: String,
+    new_name: String,
+}
+
+#[utoipa::path(patch, path = "/file/rename", tag = "File",
+    request_body(content = RenameFileForm, content_type = "multipart/form-data"),
+    responses((status = 200, body = FileRenameResponse), (status = 404, body = Detail), (status = 422, body = Detail)))]
+async fn rename_file(state: &SharedState, form: Result<Form, ApiError>) -> Result<FileRenameResponse, ApiError> {
+    let form = form?;
+    let file_id = form.non_blank("file_id")?;
+    let new_name = sanitize_filename(form.text("new_name")?).map_err(ApiError::Invalid)?;
+    let file = state.store.stored_file(file_id).await?;
+    // Generated `.based` files have no bytes on disk; only their name changes.
+    let new_path = if file.path.is_empty() {
+        String::new()
+    } else {
+        state.uploads.rename(&file.path, &file.id, &new_name).await?
+    };
+    if let Err(error) = state.store.rename_file(&file.id, &new_name, &new_path).await {
+        // Put the bytes back where the unchanged row says they are.
+        if !file.path.is_empty() {
+            if let Err(undo) = state.uploads.rename(&new_path, &file.id, &file.filename).await {
+                tracing::error!(file_id = %file.id, %undo, "could not move renamed bytes back");
+            }
+        }
+        return Err(error.into());
+    }
+    Ok(FileRenameResponse {
+        file_id: file.id,
+        new_filename: new_name,
+        new_path,
+    })
+}

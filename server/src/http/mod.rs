@@ -1,0 +1,124 @@
+//! The HTTP surface: one module per router of the brief, assembled here, plus the single
+//! place where rejections become `{"detail": …}` responses.
+
+mod auth;
+mod based;
+mod chat;
+mod docs;
+mod file;
+mod form;
+mod models;
+mod workspace;
+
+use std::convert::Infallible;
+
+use kafka_protocol::rest::{Detail, Health, Welcome};
+use serde::Serialize;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+use crate::error::ApiError;
+use crate::state::SharedState;
+
+pub use docs::ApiDoc;
+
+/// Every route of the server.
+pub fn routes(state: SharedState) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let cors = cors(&state.settings.cors_origins);
+    let root = warp::path::end().and(warp::get()).map(|| {
+        json_ok(&Welcome {
+            message: "Welcome to the Kafka API. Docs at /docs.".into(),
+        })
+    });
+    let health = warp::path!("healthz")
+        .and(warp::get())
+        .map(|| json_ok(&Health { status: "ok".into() }));
+    root.or(health)
+        .unify()
+        .or(auth::routes(state.clone()))
+        .unify()
+        .or(workspace::routes(state.clone()))
+        .unify()
+        .or(chat::routes(state.clone()))
+        .unify()
+        .or(file::routes(state.clone()))
+        .unify()
+        .or(models::routes(state.clone()))
+        .unify()
+        .or(based::routes())
+        .unify()
+        .or(crate::ws::route(state.clone()))
+        .unify()
+        .or(docs::routes())
+        .unify()
+        .with(cors)
+        .map(Reply::into_response)
+        .recover(handle_rejection)
+        .unify()
+        .with(warp::trace::request())
+}
+
+fn cors(origins: &[String]) -> warp::cors::Builder {
+    let builder = warp::cors()
+        .allow_methods(["GET", "POST", "PATCH", "DELETE", "OPTIONS"])
+        .allow_headers(["content-type", "authorization"]);
+    if origins.iter().any(|o| o == "*") {
+        builder.allow_any_origin()
+    } else {
+        builder.allow_origins(origins.iter().map(String::as_str))
+    }
+}
+
+/// Passes the shared state into a handler.
+pub(crate) fn with_state(state: SharedState) -> impl Filter<Extract = (SharedState,), Error = Infallible> + Clone {
+    warp::any().map(move || state.clone())
+}
+
+/// A handler's result as a response: the body as JSON, or the error's status and detail.
+fn reply<T: Serialize>(result: Result<T, ApiError>) -> Response {
+    match result {
+        Ok(body) => json_ok(&body),
+        Err(error) => error_response(&error),
+    }
+}
+
+fn json_ok<T: Serialize>(body: &T) -> Response {
+    warp::reply::json(body).into_response()
+}
+
+fn error_response(error: &ApiError) -> Response {
+    if let ApiError::Internal(reason) = error {
+        tracing::error!(%reason, "request failed");
+    }
+    warp::reply::with_status(warp::reply::json(&error.detail()), error.status()).into_response()
+}
+
+/// Parses a JSON body ourselves so that errors name the field in the brief's shape.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::Invalid(format!("Invalid JSON body: {e}.")))
+}
+
+/// Turns warp's own rejections (no route, wrong method, body limits) into `{"detail": …}`.
+async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> {
+    let (status, detail) = if rejection.is_not_found() {
+        (StatusCode::NOT_FOUND, "Not Found".to_owned())
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        (StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large.".to_owned())
+    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
+        (
+            StatusCode::LENGTH_REQUIRED,
+            "A Content-Length header is required.".to_owned(),
+        )
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        (StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed".to_owned())
+    } else if let Some(e) = rejection.find::<warp::reject::InvalidHeader>() {
+        (StatusCode::BAD_REQUEST, e.to_string())
+    } else if let Some(e) = rejection.find::<warp::cors::CorsForbidden>() {
+        (StatusCode::FORBIDDEN, e.to_string())
+    } else {
+        tracing::warn!(?rejection, "unhandled rejection");
+        (StatusCode::BAD_REQUEST, format!("Bad request: {rejection:?}"))
+    };
+    Ok(warp::reply::with_status(warp::reply::json(&Detail::new(detail)), status).into_response())
+}

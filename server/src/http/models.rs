@@ -1,0 +1,79 @@
+//! `/models`: a user's LLM endpoints. The API key (`ak`) is write-only.
+
+use kafka_protocol::rest::{Detail, ModelInfo};
+use warp::Filter;
+use warp::reply::Response;
+
+use super::auth::require_user;
+use super::form::{Form, form};
+use super::{reply, with_state};
+use crate::error::ApiError;
+use crate::state::SharedState;
+
+pub fn routes(state: SharedState) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    let limit = 64 * 1024;
+    let new = warp::path!("models" / "new")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(form(limit, limit))
+        .then(|state: SharedState, form| async move { reply(new_model(&state, form).await) });
+    let delete = warp::path!("models" / "delete" / String)
+        .and(warp::delete())
+        .and(with_state(state))
+        .then(|id: String, state: SharedState| async move { reply(delete_model(&state, &id).await) });
+    new.or(delete).unify()
+}
+
+/// The fields of `POST /models/new`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only: the form is read field by field
+pub struct NewModelForm {
+    user_id: String,
+    /// The model name sent to the provider, e.g. `gpt-4o-mini`.
+    name: String,
+    /// The provider's API key. Stored, never returned.
+    ak: String,
+    /// An OpenAI-compatible base URL, e.g. `https://api.openai.com/v1`.
+    base_url: String,
+}
+
+#[utoipa::path(post, path = "/models/new", tag = "Model",
+    request_body(content = NewModelForm, content_type = "multipart/form-data"),
+    responses((status = 200, body = ModelInfo), (status = 404, body = Detail), (status = 422, body = Detail)))]
+async fn new_model(state: &SharedState, form: Result<Form, ApiError>) -> Result<ModelInfo, ApiError> {
+    let form = form?;
+    let user_id = form.non_blank("user_id")?;
+    let name = form.non_blank("name")?;
+    // Local servers such as Ollama take any key; an empty one is allowed but must be sent.
+    let api_key = form.text("ak")?;
+    let base_url = form.non_blank("base_url")?.trim_end_matches('/');
+    check_base_url(base_url)?;
+    require_user(state, user_id).await?;
+    let model = state.store.create_model(user_id, name, api_key, base_url).await?;
+    Ok(ModelInfo {
+        id: model.id,
+        name: model.name,
+        base_url: model.base_url,
+        user_id: model.user_id,
+    })
+}
+
+fn check_base_url(base_url: &str) -> Result<(), ApiError> {
+    let uri: warp::http::Uri = base_url
+        .parse()
+        .map_err(|_| ApiError::Invalid(format!("Field base_url: {base_url:?} is not a URL.")))?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(_)) => Ok(()),
+        _ => Err(ApiError::Invalid(format!(
+            "Field base_url: {base_url:?} must be an http(s) URL such as https://api.openai.com/v1."
+        ))),
+    }
+}
+
+#[utoipa::path(delete, path = "/models/delete/{model_id}", tag = "Model",
+    params(("model_id" = String, Path)),
+    responses((status = 200, body = Detail), (status = 404, body = Detail)))]
+async fn delete_model(state: &SharedState, model_id: &str) -> Result<Detail, ApiError> {
+    state.store.delete_model(model_id).await?;
+    Ok(Detail::new("Model deleted successfully."))
+}

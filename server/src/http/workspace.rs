@@ -1,0 +1,118 @@
+//! `/workspace`: create (with files), rename, delete with everything in it.
+
+use kafka_protocol::rest::{Detail, UploadedFile, WorkspaceNewResponse, WorkspaceRenameResponse};
+use warp::Filter;
+use warp::reply::Response;
+
+use super::auth::require_user;
+use super::form::{Form, form};
+use super::{reply, with_state};
+use crate::error::ApiError;
+use crate::state::SharedState;
+
+pub fn routes(state: SharedState) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    let limits = (state.settings.max_body_bytes, state.settings.max_upload_bytes);
+    let new = warp::path!("workspace" / "new")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(form(limits.0, limits.1))
+        .then(|state: SharedState, form| async move { reply(new_workspace(&state, form).await) });
+    let rename = warp::path!("workspace" / "rename")
+        .and(warp::patch())
+        .and(with_state(state.clone()))
+        .and(form(limits.0, limits.1))
+        .then(|state: SharedState, form| async move { reply(rename_workspace(&state, form).await) });
+    let delete = warp::path!("workspace" / "delete" / String)
+        .and(warp::delete())
+        .and(with_state(state))
+        .then(|id: String, state: SharedState| async move { reply(delete_workspace(&state, &id).await) });
+    new.or(rename).unify().or(delete).unify()
+}
+
+/// The multipart fields of `POST /workspace/new`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only: the form is read field by field
+pub struct NewWorkspaceForm {
+    owner_id: String,
+    name: String,
+    #[schema(value_type = Vec<String>, format = Binary)]
+    files: Option<Vec<Vec<u8>>>,
+}
+
+#[utoipa::path(post, path = "/workspace/new", tag = "Workspace",
+    request_body(content = NewWorkspaceForm, content_type = "multipart/form-data"),
+    responses((status = 200, body = WorkspaceNewResponse), (status = 404, body = Detail), (status = 413, body = Detail), (status = 422, body = Detail)))]
+async fn new_workspace(state: &SharedState, form: Result<Form, ApiError>) -> Result<WorkspaceNewResponse, ApiError> {
+    let form = form?;
+    let owner_id = form.non_blank("owner_id")?;
+    let name = form.non_blank("name")?;
+    require_user(state, owner_id).await?;
+    let uploads = form
+        .files("files")
+        .iter()
+        .map(|f| (f.filename.clone(), f.bytes.clone()))
+        .collect();
+    let saved = state
+        .uploads
+        .save_all(uploads, state.settings.max_upload_bytes)
+        .await
+        .map_err(super::file::upload_error)?;
+    let files: Vec<_> = saved.into_iter().map(|s| s.file).collect();
+    let workspace_id = match state.store.create_workspace(owner_id, name, &files).await {
+        Ok(id) => id,
+        Err(error) => {
+            state
+                .uploads
+                .remove_all(&files.iter().map(|f| f.path.clone()).collect::<Vec<_>>())
+                .await;
+            return Err(error.into());
+        }
+    };
+    Ok(WorkspaceNewResponse {
+        workspace_id,
+        files: files
+            .into_iter()
+            .map(|f| UploadedFile {
+                file_id: f.id,
+                filename: f.filename,
+            })
+            .collect(),
+    })
+}
+
+/// The fields of `PATCH /workspace/rename`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documentation only
+pub struct RenameWorkspaceForm {
+    workspace_id: String,
+    new_name: String,
+}
+
+#[utoipa::path(patch, path = "/workspace/rename", tag = "Workspace",
+    request_body(content = RenameWorkspaceForm, content_type = "multipart/form-data"),
+    responses((status = 200, body = WorkspaceRenameResponse), (status = 404, body = Detail), (status = 422, body = Detail)))]
+async fn rename_workspace(
+    state: &SharedState,
+    form: Result<Form, ApiError>,
+) -> Result<WorkspaceRenameResponse, ApiError> {
+    let form = form?;
+    let workspace_id = form.non_blank("workspace_id")?;
+    let new_name = form.non_blank("new_name")?;
+    state.store.rename_workspace(workspace_id, new_name).await?;
+    Ok(WorkspaceRenameResponse {
+        workspace_id: workspace_id.to_owned(),
+        new_name: new_name.to_owned(),
+    })
+}
+
+#[utoipa::path(delete, path = "/workspace/delete/{workspace_id}", tag = "Workspace",
+    params(("workspace_id" = String, Path)),
+    responses((status = 200, body = Detail), (status = 404, body = Detail)))]
+async fn delete_workspace(state: &SharedState, workspace_id: &str) -> Result<Detail, ApiError> {
+    let (chat_ids, paths) = state.store.delete_workspace(workspace_id).await?;
+    state.uploads.remove_all(&paths).await;
+    for chat_id in &chat_ids {
+        state.hub.chat_deleted(chat_id);
+    }
+    Ok(Detail::new("Workspace and all associated data deleted successfully."))
+}

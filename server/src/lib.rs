@@ -1,0 +1,54 @@
+//! Kafka's server: the brief's REST and WebSocket API over SQLite, a local Based toolchain,
+//! and the coding agent. `serve` is the one entry point, for `main`, the TUI's embedded server
+//! and the tests alike.
+
+pub mod agent;
+pub mod based;
+pub mod cli;
+pub mod config;
+pub mod diff;
+pub mod error;
+pub mod files;
+pub mod http;
+pub mod hub;
+pub mod state;
+pub mod store;
+pub mod ws;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::agent::{LlmClient, LlmSettings};
+use crate::config::Settings;
+use crate::files::Uploads;
+use crate::hub::Hub;
+use crate::state::{AppState, SharedState};
+use crate::store::Store;
+
+/// Opens the storage the settings name, creating the data directory if needed.
+pub async fn open_state(settings: Settings) -> anyhow::Result<SharedState> {
+    tokio::fs::create_dir_all(&settings.data_dir).await?;
+    let store = Store::connect(&settings.database_url).await?;
+    let llm = LlmClient::new(LlmSettings {
+        timeout: settings.llm_timeout,
+        ..LlmSettings::default()
+    });
+    Ok(Arc::new(AppState {
+        store,
+        uploads: Uploads::new(&settings.data_dir),
+        settings,
+        hub: Arc::new(Hub::default()),
+        llm,
+    }))
+}
+
+/// Serves the API on `listener` until `shutdown` completes; then open requests finish.
+pub async fn serve(listener: TcpListener, state: SharedState, shutdown: impl Future<Output = ()> + Send + 'static) {
+    warp::serve(http::routes(state))
+        .incoming(listener)
+        .graceful(shutdown)
+        .run()
+        .await;
+}

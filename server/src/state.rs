@@ -1,0 +1,22 @@
+//! What every request handler shares.
+
+use std::sync::Arc;
+
+use crate::agent::LlmClient;
+use crate::config::Settings;
+use crate::files::Uploads;
+use crate::hub::Hub;
+use crate::store::Store;
+
+#[derive(Debug)]
+pub struct AppState {
+    pub store: Store,
+    pub uploads: Uploads,
+    pub settings: Settings,
+    /// Live WebSocket sessions by chat, for events and for closing deleted chats.
+    pub hub: Arc<Hub>,
+    /// One HTTP client for all model calls (connection reuse).
+    pub llm: LlmClient,
+}
+
+pub type SharedState = Arc<AppState>;

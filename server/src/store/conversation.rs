@@ -1,0 +1,92 @@
+//! Conversation entries, ordered by `seq` within their chat.
+
+use serde_json::Value;
+use sqlx::Row;
+
+use super::{Store, StoreResult, Tx, new_id, now_iso};
+
+/// A saved conversation entry. `content` is a JSON string for text, an object for files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageRecord {
+    pub seq: i64,
+    pub role: String,
+    pub kind: String,
+    pub content: Value,
+}
+
+impl MessageRecord {
+    pub fn text(role: &str, text: &str) -> Self {
+        Self::new(role, "text", Value::String(text.to_owned()))
+    }
+
+    pub fn file(role: &str, content: Value) -> Self {
+        Self::new(role, "file", content)
+    }
+
+    fn new(role: &str, kind: &str, content: Value) -> Self {
+        Self {
+            seq: 0,
+            role: role.to_owned(),
+            kind: kind.to_owned(),
+            content,
+        }
+    }
+}
+
+/// Appends `message` to the chat inside `tx`, numbering it after the chat's last entry, and
+/// touches the chat's `last_updated`. Returns the entry with its `seq`.
+pub(super) async fn append(tx: &mut Tx, chat_id: &str, message: &MessageRecord) -> StoreResult<MessageRecord> {
+    let now = now_iso();
+    // The number is taken inside the insert so that concurrent writers cannot share one.
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO chat_conversations (id, chat_id, seq, role, type, content, created_at)
+         SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3, $4, $5, $6 FROM chat_conversations WHERE chat_id = $2
+         RETURNING seq",
+    )
+    .bind(new_id())
+    .bind(chat_id)
+    .bind(&message.role)
+    .bind(&message.kind)
+    .bind(message.content.to_string())
+    .bind(&now)
+    .fetch_one(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE chats SET last_updated = $1 WHERE id = $2")
+        .bind(&now)
+        .bind(chat_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(MessageRecord { seq, ..message.clone() })
+}
+
+impl Store {
+    /// Saves the messages in one transaction, in order; returns them with their `seq`.
+    pub async fn append_messages(&self, chat_id: &str, messages: &[MessageRecord]) -> StoreResult<Vec<MessageRecord>> {
+        let mut tx = self.begin().await?;
+        let mut saved = Vec::with_capacity(messages.len());
+        for message in messages {
+            saved.push(append(&mut tx, chat_id, message).await?);
+        }
+        tx.commit().await?;
+        Ok(saved)
+    }
+
+    /// The chat's whole conversation, in order.
+    pub async fn conversation(&self, chat_id: &str) -> StoreResult<Vec<MessageRecord>> {
+        let rows =
+            sqlx::query("SELECT seq, role, type, content FROM chat_conversations WHERE chat_id = $1 ORDER BY seq")
+                .bind(chat_id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| MessageRecord {
+                seq: row.get("seq"),
+                role: row.get("role"),
+                kind: row.get("type"),
+                // Written by `append` as JSON; a row edited by hand falls back to its raw text.
+                content: serde_json::from_str(row.get("content")).unwrap_or_else(|_| Value::String(row.get("content"))),
+            })
+            .collect())
+    }
+}

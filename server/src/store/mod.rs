@@ -1,0 +1,92 @@
+//! All SQL lives here; nothing else touches the database.
+//!
+//! Queries are checked at run time (building needs no database) and written in portable SQL
+//! with `$n` placeholders. Every operation that changes several rows runs in one
+//! transaction, so a crash leaves either all of it or none of it.
+
+mod chats;
+mod conversation;
+mod files;
+mod models;
+mod users;
+mod versions;
+mod workspaces;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+pub use chats::ChatRecord;
+pub use conversation::MessageRecord;
+pub use files::{ChatFileRecord, FileKind, NewChatFile, NewFile, StoredFile};
+pub use models::ModelRecord;
+pub use users::UserOverview;
+pub use versions::VersionRecord;
+
+/// What went wrong in storage. `NotFound` names the missing thing for the client's error.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found.")]
+    NotFound(&'static str),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+type Tx = Transaction<'static, Sqlite>;
+
+/// The database. Cheap to clone: it wraps a connection pool.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if missing) the database at `url` and applies the migrations.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL + NORMAL is durable against process crashes (what we promise); only a power
+            // loss can drop the last commits.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("../migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    async fn begin(&self) -> StoreResult<Tx> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// Runs `PRAGMA foreign_key_check`; the number of violations (0 in a healthy database).
+    pub async fn foreign_key_violations(&self) -> StoreResult<usize> {
+        let rows = sqlx::query("PRAGMA foreign_key_check").fetch_all(&self.pool).await?;
+        Ok(rows.len())
+    }
+}
+
+/// A new random ID, as the brief's UUIDv4 strings.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// The current UTC time as the original wrote it (Python's `isoformat()` of a naive UTC time).
+pub fn now_iso() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+}
+
+/// Maps "no row" to `NotFound(what)`.
+fn found<T>(row: Option<T>, what: &'static str) -> StoreResult<T> {
+    row.ok_or(StoreError::NotFound(what))
+}

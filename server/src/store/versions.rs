@@ -1,0 +1,139 @@
+//! Versions of `.based` chat files, ordered by `seq` within their file.
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::conversation::{self, MessageRecord};
+use super::files::{FileKind, NewChatFile, NewFile, insert_chat_file};
+use super::{Store, StoreResult, Tx, found, new_id, now_iso};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRecord {
+    pub id: String,
+    pub file_id: String,
+    pub seq: i64,
+    pub timestamp: String,
+    pub content: String,
+}
+
+fn version_from_row(row: SqliteRow) -> VersionRecord {
+    VersionRecord {
+        id: row.get("id"),
+        file_id: row.get("chat_file_id"),
+        seq: row.get("seq"),
+        timestamp: row.get("timestamp"),
+        content: row.get("content"),
+    }
+}
+
+/// Adds a version after the file's latest inside `tx`.
+pub(super) async fn insert(tx: &mut Tx, file_id: &str, content: &str) -> StoreResult<VersionRecord> {
+    let id = new_id();
+    let timestamp = now_iso();
+    // The number is taken inside the insert so that concurrent writers cannot share one.
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO chat_file_versions (id, chat_file_id, seq, timestamp, content)
+         SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3, $4 FROM chat_file_versions WHERE chat_file_id = $2
+         RETURNING seq",
+    )
+    .bind(&id)
+    .bind(file_id)
+    .bind(&timestamp)
+    .bind(content)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(VersionRecord {
+        id,
+        file_id: file_id.to_owned(),
+        seq,
+        timestamp,
+        content: content.to_owned(),
+    })
+}
+
+impl Store {
+    /// All versions of all files of the chat, by file, oldest first.
+    pub async fn chat_versions(&self, chat_id: &str) -> StoreResult<Vec<VersionRecord>> {
+        let rows = sqlx::query(
+            "SELECT v.id, v.chat_file_id, v.seq, v.timestamp, v.content FROM chat_file_versions v
+             JOIN chat_files cf ON cf.id = v.chat_file_id WHERE cf.chat_id = $1 ORDER BY v.chat_file_id, v.seq",
+        )
+        .bind(chat_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(version_from_row).collect())
+    }
+
+    /// A version of a file of this chat. Versions of other chats are not found.
+    pub async fn chat_version(&self, chat_id: &str, version_id: &str) -> StoreResult<VersionRecord> {
+        let row = sqlx::query(
+            "SELECT v.id, v.chat_file_id, v.seq, v.timestamp, v.content FROM chat_file_versions v
+             JOIN chat_files cf ON cf.id = v.chat_file_id WHERE v.id = $1 AND cf.chat_id = $2",
+        )
+        .bind(version_id)
+        .bind(chat_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        found(row.map(version_from_row), "Version")
+    }
+
+    /// The newest version of a file.
+    pub async fn latest_version(&self, file_id: &str) -> StoreResult<VersionRecord> {
+        let row = sqlx::query(
+            "SELECT id, chat_file_id, seq, timestamp, content FROM chat_file_versions
+             WHERE chat_file_id = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(file_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        found(row.map(version_from_row), "Version")
+    }
+
+    /// Adds a version to a file of the chat and records the message `make_message` writes
+    /// about it, in one transaction.
+    pub async fn add_version(
+        &self,
+        chat_id: &str,
+        file_id: &str,
+        content: &str,
+        make_message: impl FnOnce(&VersionRecord) -> MessageRecord,
+    ) -> StoreResult<(VersionRecord, MessageRecord)> {
+        let mut tx = self.begin().await?;
+        let owned: Option<String> = sqlx::query_scalar("SELECT id FROM chat_files WHERE id = $1 AND chat_id = $2")
+            .bind(file_id)
+            .bind(chat_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        found(owned, "File")?;
+        let version = insert(&mut tx, file_id, content).await?;
+        let message = conversation::append(&mut tx, chat_id, &make_message(&version)).await?;
+        tx.commit().await?;
+        Ok((version, message))
+    }
+
+    /// Creates a `.based` chat file (no bytes on disk) with `content` as version 1, and records
+    /// `message`, in one transaction.
+    pub async fn create_based_file(
+        &self,
+        chat_id: &str,
+        filename: &str,
+        content: &str,
+        message: &MessageRecord,
+    ) -> StoreResult<(VersionRecord, MessageRecord)> {
+        let mut tx = self.begin().await?;
+        let file = NewChatFile {
+            file: NewFile {
+                id: new_id(),
+                filename: filename.to_owned(),
+                path: String::new(),
+            },
+            kind: FileKind::Based,
+            extracted_text: None,
+        };
+        insert_chat_file(&mut tx, chat_id, &file).await?;
+        let version = insert(&mut tx, &file.file.id, content).await?;
+        let message = conversation::append(&mut tx, chat_id, message).await?;
+        tx.commit().await?;
+        Ok((version, message))
+    }
+}

@@ -1,0 +1,275 @@
+//! One handler per client action. Each validates its input completely before changing
+//! anything, commits the change together with its conversation entry, then replies and
+//! publishes the events.
+
+use base64::Engine;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use kafka_protocol::ws::{
+    BasedFileContent, ChatEvent, ClientAction, DeleteFile, DeletedContent, DeletedMessage, Hello, Message, PROTOCOL_V2,
+    RevertVersion, ServerAction, UploadFile, UploadedContent,
+};
+use serde_json::{Value, json};
+
+use super::payload::{file_added, message_added, version_added};
+use super::{Session, opt_in};
+use crate::files::UploadError;
+use crate::store::{MessageRecord, StoreError};
+
+/// Standard base64, with or without padding (browsers and scripts differ).
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Dispatches one text frame.
+pub async fn handle(session: &Session, text: &str) {
+    let Some(value) = serde_json::from_str::<Value>(text)
+        .ok()
+        .filter(|v| v.get("action").is_some())
+    else {
+        // Plain text, broken JSON, or JSON without an action: chat text, echoed.
+        return echo(session, text).await;
+    };
+    let Some(name) = value["action"].as_str().map(str::to_owned) else {
+        return session.send_error("The action field must be a string.").await;
+    };
+    if !ClientAction::NAMES.contains(&name.as_str()) {
+        return session.send_error(format!("Unknown action: {name}")).await;
+    }
+    let action: ClientAction = match serde_json::from_value(value) {
+        Ok(action) => action,
+        Err(error) => return session.send_error(format!("Invalid {name} message: {error}.")).await,
+    };
+    match action {
+        ClientAction::UploadFile(upload) => upload_file(session, upload).await,
+        ClientAction::NewMessage(message) => super::agent_run::new_message(session, message).await,
+        ClientAction::RevertVersion(revert) => revert_version(session, revert).await,
+        ClientAction::DeleteFile(delete) => delete_file(session, delete).await,
+        ClientAction::Hello(hello) => say_hello(session, hello).await,
+        ClientAction::Cancel => cancel(session).await,
+    }
+}
+
+/// Reports a storage failure: missing things by name, anything else generically (logged).
+pub(super) async fn store_error(session: &Session, error: StoreError) {
+    match error {
+        StoreError::NotFound(_) => session.send_error(error.to_string()).await,
+        other => internal_error(session, other).await,
+    }
+}
+
+pub(super) async fn internal_error(session: &Session, error: impl std::fmt::Display) {
+    tracing::error!(chat_id = %session.chat_id, %error, "websocket action failed");
+    session.send_error("Internal error; nothing was changed.").await;
+}
+
+async fn echo(session: &Session, text: &str) {
+    let messages = [
+        MessageRecord::text("user", text),
+        MessageRecord::text("assistant", &format!("Echo: {text}")),
+    ];
+    match session.state.store.append_messages(&session.chat_id, &messages).await {
+        Ok(saved) => {
+            session.send_text(format!("Echo: {text}")).await;
+            for message in &saved {
+                session.state.hub.publish(&session.chat_id, message_added(message));
+            }
+        }
+        Err(error) => store_error(session, error).await,
+    }
+}
+
+/// Strips an optional `data:<mime>;base64,` prefix, then decodes.
+fn decode_base64(data: &str) -> Result<Vec<u8>, String> {
+    let data = match data.split_once(";base64,") {
+        Some((prefix, rest)) if prefix.starts_with("data:") => rest,
+        _ => data,
+    };
+    let compact: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    BASE64
+        .decode(compact)
+        .map_err(|e| format!("file_data is not valid base64: {e}."))
+}
+
+async fn upload_file(session: &Session, upload: UploadFile) {
+    let state = &session.state;
+    let bytes = match decode_base64(&upload.file_data) {
+        Ok(bytes) => bytes,
+        Err(error) => return session.send_error(error).await,
+    };
+    let chat = match state.store.chat(&session.chat_id).await {
+        Ok(chat) => chat,
+        Err(error) => return store_error(session, error).await,
+    };
+    let saved = match state
+        .uploads
+        .save_all(vec![(upload.filename, bytes.into())], state.settings.max_upload_bytes)
+        .await
+    {
+        Ok(mut saved) => saved.remove(0),
+        Err(UploadError::Io(error)) => return internal_error(session, error).await,
+        Err(refused) => return session.send_error(refused.to_string()).await,
+    };
+    let content = UploadedContent {
+        file_id: saved.file.id.clone(),
+        filename: saved.file.filename.clone(),
+        path: saved.file.path.clone(),
+    };
+    let message = MessageRecord::file("user", json!(content));
+    let file = saved.into_chat_file();
+    let uploads = [(file, Some(message))];
+    match state.store.add_chat_files(&chat, &uploads).await {
+        Ok(mut results) => {
+            let result = results.remove(0);
+            let reply = ServerAction::FileUploaded {
+                message: Message {
+                    role: "user".into(),
+                    kind: "file".into(),
+                    content,
+                },
+            };
+            session.send_json(&reply).await;
+            state
+                .hub
+                .publish(&chat.id, file_added(&uploads[0].0, result.version.as_ref()));
+            if let Some(message) = &result.message {
+                state.hub.publish(&chat.id, message_added(message));
+            }
+        }
+        Err(error) => {
+            state.uploads.remove_all(&[uploads[0].0.file.path.clone()]).await;
+            store_error(session, error).await;
+        }
+    }
+}
+
+async fn revert_version(session: &Session, revert: RevertVersion) {
+    let store = &session.state.store;
+    // Only versions of this chat's files are found: another chat's ID answers "not found".
+    let version = match store.chat_version(&session.chat_id, &revert.version_id).await {
+        Ok(version) => version,
+        Err(error) => return store_error(session, error).await,
+    };
+    let files = match store.chat_files(&session.chat_id).await {
+        Ok(files) => files,
+        Err(error) => return store_error(session, error).await,
+    };
+    let Some(file) = files.iter().find(|f| f.id == version.file_id) else {
+        return session.send_error("File not found.").await;
+    };
+    if file.filename != revert.filename {
+        return session
+            .send_error(format!(
+                "Version {} belongs to {}, not {}.",
+                revert.version_id, file.filename, revert.filename
+            ))
+            .await;
+    }
+    let note = |new_id: &str| format!("Reverted to version {}; new version is {new_id}", version.id);
+    let content_for = |new_id: &str| BasedFileContent {
+        based_filename: file.filename.clone(),
+        based_content: version.content.clone(),
+        message: Some(note(new_id)),
+    };
+    let saved = store
+        .add_version(&session.chat_id, &file.id, &version.content, |new| {
+            MessageRecord::file("assistant", json!(content_for(&new.id)))
+        })
+        .await;
+    match saved {
+        Ok((new_version, message)) => {
+            let reply = ServerAction::RevertComplete {
+                message: Message {
+                    role: "assistant".into(),
+                    kind: "file".into(),
+                    content: content_for(&new_version.id),
+                },
+            };
+            session.send_json(&reply).await;
+            session
+                .state
+                .hub
+                .publish(&session.chat_id, version_added(&file.filename, &new_version));
+            session.state.hub.publish(&session.chat_id, message_added(&message));
+        }
+        Err(error) => store_error(session, error).await,
+    }
+}
+
+async fn delete_file(session: &Session, delete: DeleteFile) {
+    let state = &session.state;
+    let deleted = state
+        .store
+        .delete_chat_file(&session.chat_id, &delete.file_id, |file| {
+            MessageRecord::file(
+                "system",
+                json!(DeletedContent {
+                    deleted_file_id: file.id.clone(),
+                    filename: file.filename.clone()
+                }),
+            )
+        })
+        .await;
+    match deleted {
+        Ok((file, message)) => {
+            if !file.path.is_empty() {
+                state.uploads.remove_all(&[file.path.clone()]).await;
+            }
+            let reply = ServerAction::FileDeleted {
+                message: DeletedMessage {
+                    role: "system".into(),
+                    kind: "file".into(),
+                    content: DeletedContent {
+                        deleted_file_id: file.id.clone(),
+                        filename: file.filename.clone(),
+                    },
+                    deleted_file_id: file.id.clone(),
+                },
+            };
+            session.send_json(&reply).await;
+            state.hub.publish(
+                &session.chat_id,
+                ChatEvent::FileDeleted {
+                    file_id: file.id,
+                    filename: file.filename,
+                },
+            );
+            state.hub.publish(&session.chat_id, message_added(&message));
+        }
+        Err(error) => store_error(session, error).await,
+    }
+}
+
+async fn say_hello(session: &Session, hello: Hello) {
+    match hello.version {
+        PROTOCOL_V2 => opt_in(session),
+        1 => {}
+        other => {
+            session
+                .send_error(format!(
+                    "Unsupported protocol version {other}; this server speaks 1 and 2."
+                ))
+                .await
+        }
+    }
+}
+
+async fn cancel(session: &Session) {
+    if !session.state.hub.cancel_agent_run(&session.chat_id) {
+        session.send_error("No agent task is running in this chat.").await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_base64;
+
+    #[test]
+    fn base64_with_or_without_padding_and_data_urls() {
+        assert_eq!(decode_base64("aGk=").unwrap(), b"hi");
+        assert_eq!(decode_base64("aGk").unwrap(), b"hi");
+        assert_eq!(decode_base64("data:text/plain;base64,aGk=").unwrap(), b"hi");
+        assert_eq!(decode_base64("aG\nk=").unwrap(), b"hi");
+        assert!(decode_base64("***").is_err());
+    }
+}

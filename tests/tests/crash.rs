@@ -1,0 +1,104 @@
+//! A server killed with SIGKILL loses nothing it acknowledged: every change is committed
+//! before its reply goes out. Spawns the real binary, kills it, restarts it on the same data.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use base64::Engine;
+use kafka_tests::WsClient;
+use serde_json::json;
+use tokio::process::{Child, Command};
+
+struct ServerProcess {
+    child: Child,
+    base: String,
+}
+
+async fn spawn_server(data_dir: &std::path::Path) -> ServerProcess {
+    // Take a free port, release it, and hand it to the child.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_kafka-test-server"))
+        .args(["--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn kafka-test-server");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            return ServerProcess { child, base };
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server did not start");
+}
+
+#[tokio::test]
+async fn sigkill_mid_session_loses_nothing_acknowledged() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut server = spawn_server(data_dir.path()).await;
+    let http = reqwest::Client::new();
+    let login: serde_json::Value = http
+        .post(format!("{}/auth/login", server.base))
+        .json(&json!({"email": "crash@example.com"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let user_id = login["user_id"].as_str().unwrap().to_owned();
+    let workspace_id = login["workspaces"][0]["id"].as_str().unwrap().to_owned();
+    let form = reqwest::multipart::Form::new()
+        .text("user_id", user_id)
+        .text("workspace_id", workspace_id)
+        .text("chat_name", "Crash");
+    let chat: serde_json::Value = http
+        .post(format!("{}/chat/new", server.base))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let chat_id = chat["chat_id"].as_str().unwrap().to_owned();
+
+    let ws_url = format!("{}/ws/{chat_id}", server.base.replacen("http", "ws", 1));
+    let mut ws = WsClient::connect(&ws_url).await;
+    ws.recv_initial().await;
+    for i in 0..20 {
+        ws.send_text(&format!("message {i}")).await;
+        assert_eq!(ws.recv_text().await, format!("Echo: message {i}"));
+    }
+    let data = base64::engine::general_purpose::STANDARD.encode("say(\"hi\")\n");
+    ws.send_json(&json!({"action": "upload_file", "filename": "kept.based", "file_data": data}))
+        .await;
+    assert_eq!(ws.recv_json().await["action"], "file_uploaded");
+
+    // SIGKILL: no shutdown code runs.
+    server.child.start_kill().unwrap();
+    server.child.wait().await.unwrap();
+
+    let server = spawn_server(data_dir.path()).await;
+    let ws_url = format!("{}/ws/{chat_id}", server.base.replacen("http", "ws", 1));
+    let mut ws = WsClient::connect(&ws_url).await;
+    let payload = ws.recv_initial().await;
+    assert_eq!(
+        payload.conversation.len(),
+        41,
+        "20 echoes (2 entries each) and the upload"
+    );
+    assert_eq!(payload.conversation[38].content, "message 19");
+    assert_eq!(payload.conversation[39].content, "Echo: message 19");
+    assert_eq!(payload.chat_files_based.len(), 1);
+    assert_eq!(payload.chat_files_based[0].latest_content, "say(\"hi\")\n");
+}
