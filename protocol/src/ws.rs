@@ -33,6 +33,8 @@ pub enum ClientAction {
     Hello(Hello),
     /// Stop the chat's running agent task, if any.
     Cancel,
+    /// Ask for the unified diff between two versions of a `.based` file (addition).
+    GetDiff(GetDiff),
 }
 
 impl ClientAction {
@@ -44,6 +46,7 @@ impl ClientAction {
         "delete_file",
         "hello",
         "cancel",
+        "get_diff",
     ];
 }
 
@@ -83,6 +86,15 @@ pub struct RevertVersion {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeleteFile {
     pub file_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetDiff {
+    pub file_id: String,
+    pub from_version_id: String,
+    /// Defaults to the file's newest version.
+    #[serde(default)]
+    pub to_version_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,10 +182,27 @@ pub struct ErrorFrame {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum ServerAction {
-    FileUploaded { message: Message<UploadedContent> },
-    RevertComplete { message: Message<BasedFileContent> },
-    FileDeleted { message: DeletedMessage },
+    FileUploaded {
+        message: Message<UploadedContent>,
+    },
+    RevertComplete {
+        message: Message<BasedFileContent>,
+    },
+    FileDeleted {
+        message: DeletedMessage,
+    },
     AgentResponse(AgentResponse),
+    /// The answer to `get_diff`: a unified diff from one version to another.
+    Diff(VersionDiff),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionDiff {
+    pub file_id: String,
+    pub from_version_id: String,
+    pub to_version_id: String,
+    /// `""` when the two versions are equal.
+    pub diff: String,
 }
 
 /// `{role, type, content}` with a typed content.

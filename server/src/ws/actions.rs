@@ -5,8 +5,8 @@
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use kafka_protocol::ws::{
-    BasedFileContent, ChatEvent, ClientAction, DeleteFile, DeletedContent, DeletedMessage, Hello, Message, PROTOCOL_V2,
-    RevertVersion, ServerAction, UploadFile, UploadedContent,
+    BasedFileContent, ChatEvent, ClientAction, DeleteFile, DeletedContent, DeletedMessage, GetDiff, Hello, Message,
+    PROTOCOL_V2, RevertVersion, ServerAction, UploadFile, UploadedContent, VersionDiff,
 };
 use serde_json::{Value, json};
 
@@ -47,6 +47,7 @@ pub async fn handle(session: &Session, text: &str) {
         ClientAction::DeleteFile(delete) => delete_file(session, delete).await,
         ClientAction::Hello(hello) => say_hello(session, hello).await,
         ClientAction::Cancel => cancel(session).await,
+        ClientAction::GetDiff(request) => get_diff(session, request).await,
     }
 }
 
@@ -252,6 +253,44 @@ async fn say_hello(session: &Session, hello: Hello) {
                 .await
         }
     }
+}
+
+async fn get_diff(session: &Session, request: GetDiff) {
+    let store = &session.state.store;
+    let from = match store.chat_version(&session.chat_id, &request.from_version_id).await {
+        Ok(version) => version,
+        Err(error) => return store_error(session, error).await,
+    };
+    let to = match &request.to_version_id {
+        Some(id) => store.chat_version(&session.chat_id, id).await,
+        None => store.latest_version(&from.file_id).await,
+    };
+    let to = match to {
+        Ok(version) if version.file_id == from.file_id => version,
+        Ok(_) => return session.send_error("The two versions belong to different files.").await,
+        Err(error) => return store_error(session, error).await,
+    };
+    if from.file_id != request.file_id {
+        return session
+            .send_error(format!(
+                "Version {} is not a version of file {}.",
+                from.id, request.file_id
+            ))
+            .await;
+    }
+    let name = store
+        .chat_files(&session.chat_id)
+        .await
+        .ok()
+        .and_then(|files| files.into_iter().find(|f| f.id == from.file_id).map(|f| f.filename));
+    let name = name.unwrap_or_default();
+    let reply = ServerAction::Diff(VersionDiff {
+        file_id: from.file_id.clone(),
+        diff: crate::diff::make_patch(&from.content, &to.content, &name, &name),
+        from_version_id: from.id,
+        to_version_id: to.id,
+    });
+    session.send_json(&reply).await;
 }
 
 async fn cancel(session: &Session) {
