@@ -4,6 +4,7 @@
 
 pub mod fake_model;
 pub mod golden;
+pub mod load;
 
 use std::time::Duration;
 
