@@ -132,7 +132,7 @@ use Action as A;
 use Context as C;
 
 pub const BINDINGS: &[Binding] = &[
-    bind(C::Global, &[Key::char('?')], "?", A::Help, "help", true),
+    bind(C::Global, &[Key::char('?'), Key::plain(KeyCode::F(1))], "?/F1", A::Help, "help", true),
     bind(C::Global, &[Key::char('q'), Key::ctrl('c')], "q/^C", A::Quit, "quit", true),
     bind(C::Global, &[Key::plain(KeyCode::Tab)], "Tab", A::NextPane, "next pane", true),
     bind(C::Global, &[Key::plain(KeyCode::BackTab)], "S-Tab", A::PrevPane, "previous pane", false),
@@ -154,6 +154,7 @@ pub const BINDINGS: &[Binding] = &[
     bind(C::Chat, &[Key::char('n')], "n", A::NewChat, "new chat", false),
     bind(C::Chat, &[Key::ctrl('x')], "^X", A::CancelAgent, "stop the agent", false),
     bind(C::Input, &[Key::plain(KeyCode::Enter)], "Enter", A::Send, "send the message", true),
+    bind(C::Input, &[Key::plain(KeyCode::F(1))], "F1", A::Help, "help", true),
     bind(C::Input, &[Key::alt(KeyCode::Enter)], "Alt+Enter", A::Newline, "new line", true),
     bind(C::Input, &[Key::plain(KeyCode::Esc)], "Esc", A::Back, "leave the input", true),
     bind(C::Input, &[Key::plain(KeyCode::Tab)], "Tab", A::NextPane, "next pane", false),

@@ -13,7 +13,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let [left, right] = Layout::horizontal([Constraint::Percentage(30), Constraint::Percentage(70)]).areas(area);
     render_workspaces(app, frame, left);
     let files = app.current_workspace().map_or(0, |w| w.files.len());
-    let files_height = (files as u16 + 2).clamp(3, right.height / 3 + 1);
+    let files_height = (files as u16 + 2).clamp(3, (right.height / 3 + 1).max(3));
     let [chats, files_area] = Layout::vertical([Constraint::Min(3), Constraint::Length(files_height)]).areas(right);
     render_chats(app, frame, chats);
     render_files(app, frame, files_area);
