@@ -40,12 +40,14 @@ fn main() {
     let mut frame_times = Vec::with_capacity(FRAMES);
     for frame in 0..FRAMES {
         // Down through the file, then back up, a page per frame.
-        let key = if (frame / 130) % 2 == 0 { KeyCode::PageDown } else { KeyCode::PageUp };
+        let key = if (frame / 130) % 2 == 0 {
+            KeyCode::PageDown
+        } else {
+            KeyCode::PageUp
+        };
         fixtures::key(&mut app, key);
         let started = Instant::now();
-        terminal
-            .draw(|f| kafka_tui::ui::render(&app, f))
-            .expect("draw");
+        terminal.draw(|f| kafka_tui::ui::render(&app, f)).expect("draw");
         frame_times.push(started.elapsed());
     }
     frame_times.sort();

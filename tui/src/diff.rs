@@ -125,9 +125,15 @@ mod tests {
         assert_eq!((diff.added, diff.removed), (2, 1));
         assert_eq!(diff.hunk_starts, [2, 7]);
         let removed = &diff.rows[4];
-        assert_eq!((removed.kind, removed.old_line, removed.new_line), (RowKind::Removed, Some(2), None));
+        assert_eq!(
+            (removed.kind, removed.old_line, removed.new_line),
+            (RowKind::Removed, Some(2), None)
+        );
         let added = &diff.rows[5];
-        assert_eq!((added.kind, added.new_line, added.text.as_str()), (RowKind::Added, Some(2), "    x = talk(\"b\")"));
+        assert_eq!(
+            (added.kind, added.new_line, added.text.as_str()),
+            (RowKind::Added, Some(2), "    x = talk(\"b\")")
+        );
         let last = diff.rows.last().unwrap();
         assert_eq!((last.old_line, last.new_line), (Some(11), Some(12)));
         assert_eq!(diff.max_line_number(), 12);

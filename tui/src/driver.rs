@@ -95,7 +95,10 @@ impl Driver {
                 Ok(bytes) => AppEvent::UploadReady {
                     chat_id,
                     action: ClientAction::UploadFile(UploadFile {
-                        filename: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                        filename: path
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default(),
                         file_data: base64::engine::general_purpose::STANDARD.encode(bytes),
                     }),
                 },

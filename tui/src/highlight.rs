@@ -98,7 +98,10 @@ fn expand_tabs(text: &str) -> String {
 
 /// Foreground and bold only. The theme's default foreground maps to the terminal's own, so
 /// plain code stays readable on light backgrounds too.
-fn terminal_style(style: syntect::highlighting::Style, default_foreground: Option<syntect::highlighting::Color>) -> Style {
+fn terminal_style(
+    style: syntect::highlighting::Style,
+    default_foreground: Option<syntect::highlighting::Color>,
+) -> Style {
     let mut out = Style::default();
     let fg = style.foreground;
     if Some(fg) != default_foreground {

@@ -10,7 +10,11 @@ use kafka_tui::embedded::EmbeddedServer;
 use kafka_tui::net::Rest;
 
 #[derive(Debug, Parser)]
-#[command(name = "kafka", version, about = "Kafka: chat Based agents into existence, in the terminal")]
+#[command(
+    name = "kafka",
+    version,
+    about = "Kafka: chat Based agents into existence, in the terminal"
+)]
 struct Cli {
     /// A running kafka-server, e.g. http://127.0.0.1:8000 [default: start one in-process]
     #[arg(long, env = "KAFKA_SERVER")]

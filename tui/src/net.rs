@@ -45,7 +45,11 @@ impl Rest {
     }
 
     pub async fn new_chat(&self, user_id: &str, workspace_id: &str, name: &str) -> Result<ChatResponse, String> {
-        let form = form(&[("user_id", user_id), ("workspace_id", workspace_id), ("chat_name", name)]);
+        let form = form(&[
+            ("user_id", user_id),
+            ("workspace_id", workspace_id),
+            ("chat_name", name),
+        ]);
         answer(self.http.post(self.url("/chat/new")).multipart(form)).await
     }
 
@@ -58,14 +62,28 @@ impl Rest {
         answer(self.http.delete(self.url(&format!("/chat/{chat_id}")))).await
     }
 
-    pub async fn add_model(&self, user_id: &str, name: &str, base_url: &str, api_key: &str) -> Result<ModelInfo, String> {
-        let form = form(&[("user_id", user_id), ("name", name), ("ak", api_key), ("base_url", base_url)]);
+    pub async fn add_model(
+        &self,
+        user_id: &str,
+        name: &str,
+        base_url: &str,
+        api_key: &str,
+    ) -> Result<ModelInfo, String> {
+        let form = form(&[
+            ("user_id", user_id),
+            ("name", name),
+            ("ak", api_key),
+            ("base_url", base_url),
+        ]);
         answer(self.http.post(self.url("/models/new")).multipart(form)).await
     }
 
     /// `ws://host:port/ws/{chat_id}?v=2`: protocol 2, for live events.
     pub fn ws_url(&self, chat_id: &str) -> String {
-        let base = self.base.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1);
+        let base = self
+            .base
+            .replacen("https://", "wss://", 1)
+            .replacen("http://", "ws://", 1);
         format!("{base}/ws/{chat_id}?v=2")
     }
 

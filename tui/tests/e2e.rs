@@ -86,19 +86,30 @@ async fn a_newcomer_writes_changes_diffs_and_reverts_a_based_file() {
         !chat.agent_busy && chat.selected_based().is_some_and(|file| file.versions.len() == 2)
     })
     .await;
-    assert_eq!(ui.app().chat.as_ref().unwrap().selected_based().unwrap().latest_content, edited());
+    assert_eq!(
+        ui.app().chat.as_ref().unwrap().selected_based().unwrap().latest_content,
+        edited()
+    );
 
     // The diff of version 1 against the latest.
     ui.press(KeyCode::Esc);
     ui.char('v');
     ui.wait_for("the diff", |app| {
-        app.chat.as_ref().unwrap().versions.as_ref().is_some_and(|view| view.diff.is_some())
+        app.chat
+            .as_ref()
+            .unwrap()
+            .versions
+            .as_ref()
+            .is_some_and(|view| view.diff.is_some())
     })
     .await;
     ui.char(']');
     let screen = ui.screen();
     assert!(screen.contains("booking.based: v1 → latest"), "{screen}");
-    assert!(screen.contains("+ ") && screen.contains("party size and time"), "{screen}");
+    assert!(
+        screen.contains("+ ") && screen.contains("party size and time"),
+        "{screen}"
+    );
     assert!(screen.contains("− "), "{screen}");
 
     // Revert, after a confirmation that names the file and the version.
@@ -111,7 +122,12 @@ async fn a_newcomer_writes_changes_diffs_and_reverts_a_based_file() {
         chat.based_files[0].versions.len() == 3 && chat.based_files[0].latest_content == VALID
     })
     .await;
-    let files = server.state.store.chat_files(&ui.app().chat.as_ref().unwrap().chat_id).await.unwrap();
+    let files = server
+        .state
+        .store
+        .chat_files(&ui.app().chat.as_ref().unwrap().chat_id)
+        .await
+        .unwrap();
     let latest = server.state.store.latest_version(&files[0].id).await.unwrap();
     assert_eq!(latest.content, VALID, "the revert really restored the file");
 
@@ -128,10 +144,15 @@ async fn another_clients_changes_appear_at_once_and_typing_survives() {
     let server = TestServer::start().await;
     let (_, _, chat_id) = server.user_with_chat("live@example.com").await;
     let mut ui = Harness::new(&server.base, 80, 24);
-    let first = ui.driver.app.start(Some("live@example.com".into()), Some(chat_id.clone()));
+    let first = ui
+        .driver
+        .app
+        .start(Some("live@example.com".into()), Some(chat_id.clone()));
     ui.driver.execute(first);
-    ui.wait_for("the chat", |app| app.connection == Connection::Connected).await;
-    ui.wait_for("the payload", |app| app.chat.as_ref().is_some_and(|c| c.loaded)).await;
+    ui.wait_for("the chat", |app| app.connection == Connection::Connected)
+        .await;
+    ui.wait_for("the payload", |app| app.chat.as_ref().is_some_and(|c| c.loaded))
+        .await;
     ui.type_text("half a thought");
     ui.press_with(KeyCode::Enter, KeyModifiers::ALT);
     ui.type_text("and more");
@@ -143,7 +164,12 @@ async fn another_clients_changes_appear_at_once_and_typing_survives() {
         .send_json(&json!({"action": "upload_file", "filename": "shared.based", "file_data": data}))
         .await;
     ui.wait_for("the other client's file", |app| {
-        app.chat.as_ref().unwrap().based_files.iter().any(|f| f.name == "shared.based")
+        app.chat
+            .as_ref()
+            .unwrap()
+            .based_files
+            .iter()
+            .any(|f| f.name == "shared.based")
     })
     .await;
     assert!(ui.screen().contains("shared.based"));

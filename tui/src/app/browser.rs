@@ -56,7 +56,11 @@ impl App {
     /// Puts a chat the server just created at the top of its workspace and selects it.
     pub(super) fn browser_add(&mut self, workspace_id: &str, chat: ChatResponse) {
         let Some(user) = self.user.as_mut() else { return };
-        let Some((index, workspace)) = user.workspaces.iter_mut().enumerate().find(|(_, w)| w.id == workspace_id)
+        let Some((index, workspace)) = user
+            .workspaces
+            .iter_mut()
+            .enumerate()
+            .find(|(_, w)| w.id == workspace_id)
         else {
             return;
         };

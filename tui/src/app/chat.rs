@@ -380,17 +380,17 @@ impl ChatState {
     fn take_diff(&mut self, diff: VersionDiff) {
         if let Some(file) = self.based_files.iter_mut().find(|file| file.file_id == diff.file_id) {
             let latest = file.versions.last().map(|v| v.version_id.clone());
-            if latest.as_deref() == Some(diff.to_version_id.as_str()) {
-                if let Some(version) = file.versions.iter_mut().find(|v| v.version_id == diff.from_version_id) {
-                    version.diff = diff.diff.clone();
-                }
+            let leads_to_latest = latest.as_deref() == Some(diff.to_version_id.as_str());
+            let from = file.versions.iter_mut().find(|v| v.version_id == diff.from_version_id);
+            if let (true, Some(version)) = (leads_to_latest, from) {
+                version.diff = diff.diff.clone();
+            }
             }
         }
         let wanted = self.wanted_diff();
         let Some(view) = self.versions.as_mut() else { return };
-        let matches = wanted.is_some_and(|(from, to)| {
-            from == diff.from_version_id && to.is_none_or(|to| to == diff.to_version_id)
-        });
+        let matches = wanted
+            .is_some_and(|(from, to)| from == diff.from_version_id && to.is_none_or(|to| to == diff.to_version_id));
         if view.file_id == diff.file_id && matches {
             let parsed = ParsedDiff::parse(&diff.diff);
             let text: Vec<&str> = parsed.rows.iter().map(|row| row.text.as_str()).collect();

@@ -134,7 +134,10 @@ impl App {
             Action::Help => self.popup = Some(Popup::Help { scroll: 0 }),
             Action::Quit => self.should_quit = true,
             Action::Model => {
-                let selected = self.model.as_ref().and_then(|m| self.models.iter().position(|n| n == m));
+                let selected = self
+                    .model
+                    .as_ref()
+                    .and_then(|m| self.models.iter().position(|n| n == m));
                 self.popup = Some(Popup::Models {
                     selected: selected.unwrap_or(self.models.len()),
                 });

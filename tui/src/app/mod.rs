@@ -113,17 +113,34 @@ pub enum RestCall {
 #[derive(Debug, Clone)]
 pub enum AppEvent {
     LoggedIn(LoginResponse),
-    ChatCreated { workspace_id: String, chat: ChatResponse },
+    ChatCreated {
+        workspace_id: String,
+        chat: ChatResponse,
+    },
     ChatRenamed(ChatResponse),
-    ChatDeleted { chat_id: String },
+    ChatDeleted {
+        chat_id: String,
+    },
     ModelAdded(ModelInfo),
     /// A REST call or a local effect (reading an upload) failed.
     Failed(String),
-    Frame { chat_id: String, frame: ServerFrame },
-    Connection { chat_id: String, state: Connection },
-    Highlighted { key: u64, lines: Vec<Line<'static>> },
+    Frame {
+        chat_id: String,
+        frame: ServerFrame,
+    },
+    Connection {
+        chat_id: String,
+        state: Connection,
+    },
+    Highlighted {
+        key: u64,
+        lines: Vec<Line<'static>>,
+    },
     /// An upload's bytes were read and can be sent on the chat's socket.
-    UploadReady { chat_id: String, action: ClientAction },
+    UploadReady {
+        chat_id: String,
+        action: ClientAction,
+    },
 }
 
 pub struct App {
@@ -230,7 +247,11 @@ impl App {
             }
             AppEvent::UploadReady { chat_id, action } => {
                 let still_open = self.chat.as_ref().is_some_and(|chat| chat.chat_id == chat_id);
-                if still_open { vec![Command::Send(action)] } else { Vec::new() }
+                if still_open {
+                    vec![Command::Send(action)]
+                } else {
+                    Vec::new()
+                }
             }
             AppEvent::Highlighted { key, lines } => {
                 self.pending_highlights.remove(&key);

@@ -108,12 +108,21 @@ impl App {
             Confirmed::DeleteChat { chat_id } => vec![Command::Rest(RestCall::DeleteChat { chat_id })],
             Confirmed::DeleteFile { file_id } => vec![Command::Send(ClientAction::DeleteFile(DeleteFile { file_id }))],
             Confirmed::Revert { version_id, filename } => {
-                vec![Command::Send(ClientAction::RevertVersion(RevertVersion { version_id, filename }))]
+                vec![Command::Send(ClientAction::RevertVersion(RevertVersion {
+                    version_id,
+                    filename,
+                }))]
             }
         }
     }
 
-    fn prompt_key(&mut self, key: KeyEvent, title: String, mut input: TextInput, purpose: PromptPurpose) -> Vec<Command> {
+    fn prompt_key(
+        &mut self,
+        key: KeyEvent,
+        title: String,
+        mut input: TextInput,
+        purpose: PromptPurpose,
+    ) -> Vec<Command> {
         match key.code {
             KeyCode::Esc => return Vec::new(),
             KeyCode::Enter if !input.is_blank() => return self.prompt_submitted(input.text().trim(), purpose),
@@ -266,7 +275,10 @@ pub fn complete_path(typed: &str) -> String {
     match matches.as_slice() {
         [] => typed.to_owned(),
         [(name, is_dir)] => format!("{dir_part}{name}{}", if *is_dir { "/" } else { "" }),
-        _ => format!("{dir_part}{}", common_prefix(matches.iter().map(|(name, _)| name.as_str()))),
+        _ => format!(
+            "{dir_part}{}",
+            common_prefix(matches.iter().map(|(name, _)| name.as_str()))
+        ),
     }
 }
 

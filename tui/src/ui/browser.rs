@@ -60,7 +60,9 @@ fn render_chats(app: &App, frame: &mut Frame, area: Rect) {
             ]))
         })
         .collect();
-    let list = List::new(items).block(pane(title, focused)).highlight_style(selected_style());
+    let list = List::new(items)
+        .block(pane(title, focused))
+        .highlight_style(selected_style());
     let selected = focused.then_some(app.browser.chat).or(Some(app.browser.chat));
     frame.render_stateful_widget(list, area, &mut ListState::default().with_selected(selected));
 }

@@ -87,7 +87,11 @@ pub fn conversation_lines(conversation: &[ConversationMessage], width: usize) ->
             lines.extend(file_card(&message.content, width));
         } else {
             let body = message_text(message);
-            let text_style = if message.role == "system" { dim() } else { Style::default() };
+            let text_style = if message.role == "system" {
+                dim()
+            } else {
+                Style::default()
+            };
             lines.extend(wrap(&body, width).into_iter().map(|row| Line::styled(row, text_style)));
         }
         lines.push(Line::default());
@@ -112,7 +116,11 @@ fn file_card(content: &Value, width: usize) -> Vec<Line<'static>> {
     } else if content.get("based_filename").is_some() {
         let body = text("based_content");
         let note = content.get("message").and_then(Value::as_str).unwrap_or("written");
-        (text("based_filename"), body.clone(), format!("{note} · {} lines", body.lines().count()))
+        (
+            text("based_filename"),
+            body.clone(),
+            format!("{note} · {} lines", body.lines().count()),
+        )
     } else {
         (text("filename"), String::new(), "uploaded".to_owned())
     };
@@ -122,7 +130,11 @@ fn file_card(content: &Value, width: usize) -> Vec<Line<'static>> {
         Span::styled(name, Style::default().add_modifier(Modifier::BOLD)),
         Span::styled(format!(" · {what}"), dim()),
     ])];
-    for row in body.lines().take(CARD_PREVIEW).flat_map(|line| wrap(line, inner_width).into_iter().take(1)) {
+    for row in body
+        .lines()
+        .take(CARD_PREVIEW)
+        .flat_map(|line| wrap(line, inner_width).into_iter().take(1))
+    {
         card.push(Line::from(vec![Span::styled("│ ", border), Span::styled(row, dim())]));
     }
     card.push(Line::styled("└", border));
@@ -174,7 +186,11 @@ fn render_files(chat: &ChatState, frame: &mut Frame, area: Rect) {
     }
     let items: Vec<ListItem> = files.iter().map(file_item).collect();
     let list = List::new(items).block(block).highlight_style(selected_style());
-    frame.render_stateful_widget(list, area, &mut ListState::default().with_selected(Some(chat.selected_file)));
+    frame.render_stateful_widget(
+        list,
+        area,
+        &mut ListState::default().with_selected(Some(chat.selected_file)),
+    );
 }
 
 fn file_item(entry: &FileEntry) -> ListItem<'static> {

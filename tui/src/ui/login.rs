@@ -10,8 +10,10 @@ use super::{SPINNER_LABEL, dim, pane};
 use crate::app::{App, SPINNER};
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
-    let [_, middle, _] = Layout::vertical([Constraint::Fill(1), Constraint::Length(8), Constraint::Fill(1)]).areas(area);
-    let [_, column, _] = Layout::horizontal([Constraint::Fill(1), Constraint::Max(60), Constraint::Fill(1)]).areas(middle);
+    let [_, middle, _] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(8), Constraint::Fill(1)]).areas(area);
+    let [_, column, _] =
+        Layout::horizontal([Constraint::Fill(1), Constraint::Max(60), Constraint::Fill(1)]).areas(middle);
     let [title, field, hint] =
         Layout::vertical([Constraint::Length(2), Constraint::Length(3), Constraint::Length(3)]).areas(column);
     let heading = Line::styled(
@@ -33,7 +35,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         "Type your email and press Enter. A new email makes a new account.".into()
     };
     frame.render_widget(
-        Paragraph::new(message).style(dim()).wrap(ratatui::widgets::Wrap { trim: true }),
+        Paragraph::new(message)
+            .style(dim())
+            .wrap(ratatui::widgets::Wrap { trim: true }),
         hint,
     );
 }

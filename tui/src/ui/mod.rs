@@ -20,12 +20,8 @@ use crate::app::{App, Screen};
 use crate::keymap;
 
 pub fn render(app: &App, frame: &mut Frame) {
-    let [body, status_line, footer_line] = Layout::vertical([
-        Constraint::Min(1),
-        Constraint::Length(1),
-        Constraint::Length(1),
-    ])
-    .areas(frame.area());
+    let [body, status_line, footer_line] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(1), Constraint::Length(1)]).areas(frame.area());
     match app.screen {
         Screen::Login => login::render(app, frame, body),
         Screen::Browser => browser::render(app, frame, body),

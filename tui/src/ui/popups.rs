@@ -34,8 +34,10 @@ pub fn render(app: &App, frame: &mut Frame) {
 
 /// A centred rectangle of at most `width` × `height`, inside `area`.
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
-    let [_, row, _] = Layout::vertical([Constraint::Fill(1), Constraint::Length(height), Constraint::Fill(1)]).areas(area);
-    let [_, rect, _] = Layout::horizontal([Constraint::Fill(1), Constraint::Length(width), Constraint::Fill(1)]).areas(row);
+    let [_, row, _] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(height), Constraint::Fill(1)]).areas(area);
+    let [_, rect, _] =
+        Layout::horizontal([Constraint::Fill(1), Constraint::Length(width), Constraint::Fill(1)]).areas(row);
     rect
 }
 
@@ -87,7 +89,9 @@ fn render_confirm(frame: &mut Frame, area: Rect, question: &str) {
             Span::raw(" cancel"),
         ]),
     ];
-    let text = Paragraph::new(lines).block(popup_block("Confirm")).wrap(Wrap { trim: true });
+    let text = Paragraph::new(lines)
+        .block(popup_block("Confirm"))
+        .wrap(Wrap { trim: true });
     frame.render_widget(text, rect);
 }
 
@@ -122,7 +126,11 @@ fn render_models(app: &App, frame: &mut Frame, area: Rect, selected: usize) {
         .models
         .iter()
         .map(|name| {
-            let current = if app.model.as_deref() == Some(name) { "● " } else { "  " };
+            let current = if app.model.as_deref() == Some(name) {
+                "● "
+            } else {
+                "  "
+            };
             Line::from(format!("{current}{name}"))
         })
         .collect();
@@ -162,7 +170,10 @@ fn render_add_model(app: &App, frame: &mut Frame, area: Rect, form: &AddModelFor
     }
     let hint = match app.last_error.as_deref() {
         Some(error) => Span::styled(error.to_owned(), Style::default().fg(Color::LightRed)),
-        None => Span::styled("e.g. http://localhost:11434/v1 · Tab next field · Enter add · Esc", dim()),
+        None => Span::styled(
+            "e.g. http://localhost:11434/v1 · Tab next field · Enter add · Esc",
+            dim(),
+        ),
     };
     if let Some(row) = rows.get(5).copied() {
         frame.render_widget(Paragraph::new(hint), row);

@@ -22,7 +22,12 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     }
     let model = app.model.as_deref().unwrap_or("no model (m)");
     spans.push(Span::raw(format!("│ model: {model} │ {} ", app.mode.label())));
-    if let Some(progress) = app.chat.as_ref().filter(|c| c.agent_busy).and_then(|c| c.progress.as_deref()) {
+    if let Some(progress) = app
+        .chat
+        .as_ref()
+        .filter(|c| c.agent_busy)
+        .and_then(|c| c.progress.as_deref())
+    {
         spans.push(Span::styled(
             format!("│ {} {progress} ", SPINNER[app.spinner]),
             Style::default().fg(Color::Yellow),
@@ -34,7 +39,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             Style::default().fg(Color::LightRed).add_modifier(Modifier::BOLD),
         ));
     } else if let Some(notice) = app.notice.as_deref() {
-        spans.push(Span::styled(format!("│ {notice} "), Style::default().fg(Color::LightGreen)));
+        spans.push(Span::styled(
+            format!("│ {notice} "),
+            Style::default().fg(Color::LightGreen),
+        ));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)).style(bar), area);
 }

@@ -26,7 +26,11 @@ pub fn render(chat: &ChatState, frame: &mut Frame, area: Rect) {
         .map(|(index, version)| {
             let counts = ParsedDiff::parse(&version.diff);
             let mark = if view.base == Some(index) { "◆ " } else { "  " };
-            let tail = if index == latest { "  latest".to_owned() } else { String::new() };
+            let tail = if index == latest {
+                "  latest".to_owned()
+            } else {
+                String::new()
+            };
             ListItem::new(Line::from(vec![
                 Span::raw(format!("{mark}v{:<3} {}  ", index + 1, short_time(&version.timestamp))),
                 Span::styled(format!("+{}", counts.added), Style::default().fg(Color::Green)),
@@ -37,8 +41,14 @@ pub fn render(chat: &ChatState, frame: &mut Frame, area: Rect) {
         })
         .collect();
     let title = format!(" Versions of {} (+/− to latest) ", file.name);
-    let list = List::new(items).block(pane(title, focused)).highlight_style(selected_style());
-    frame.render_stateful_widget(list, list_area, &mut ListState::default().with_selected(Some(view.selected)));
+    let list = List::new(items)
+        .block(pane(title, focused))
+        .highlight_style(selected_style());
+    frame.render_stateful_widget(
+        list,
+        list_area,
+        &mut ListState::default().with_selected(Some(view.selected)),
+    );
     let from = view.base.unwrap_or(view.selected);
     let to = if view.base.is_some() {
         format!("v{}", view.selected + 1)

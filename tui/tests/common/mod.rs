@@ -54,7 +54,10 @@ impl Harness {
                 Ok(Some(event)) => self.driver.event(event),
                 _ => {
                     let error = self.driver.app.last_error.clone();
-                    panic!("timed out waiting for: {what}\nlast error: {error:?}\nscreen:\n{}", self.screen())
+                    panic!(
+                        "timed out waiting for: {what}\nlast error: {error:?}\nscreen:\n{}",
+                        self.screen()
+                    )
                 }
             }
         }
