@@ -385,7 +385,6 @@ impl ChatState {
             if let (true, Some(version)) = (leads_to_latest, from) {
                 version.diff = diff.diff.clone();
             }
-            }
         }
         let wanted = self.wanted_diff();
         let Some(view) = self.versions.as_mut() else { return };
