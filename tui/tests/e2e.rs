@@ -1,16 +1,21 @@
 //! The newcomer's whole flow, driven by key events against the real server and a fake
 //! model: log in, add a model, chat a Based file into existence, change it, see the diff,
-//! revert it, quit.
+//! revert it, quit. Also: live changes from another client, and reconnecting after the
+//! server went away.
 
 mod common;
 
 use common::Harness;
 use crossterm::event::{KeyCode, KeyModifiers};
+use futures_util::{SinkExt, StreamExt};
+use kafka_protocol::ws::{ConversationMessage, InitialPayload};
 use kafka_tests::TestServer;
 use kafka_tests::fake_model::FakeModel;
 use kafka_tui::app::{Connection, Popup, Screen};
 use ratatui::style::Color;
 use serde_json::json;
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message;
 
 const VALID: &str = "say(\"Hi, I book tables.\", exact=True)\nloop:\n    booking = talk(\"Ask for the party size.\", True)\nuntil \"user gave party size\":\n    say(\"Booked.\", exact=True)\n";
 const SECRET: &str = "sk-e2e-secret-1234";
@@ -174,4 +179,67 @@ async fn another_clients_changes_appear_at_once_and_typing_survives() {
     .await;
     assert!(ui.screen().contains("shared.based"));
     assert_eq!(ui.app().chat.as_ref().unwrap().input.text(), "half a thought\nand more");
+}
+
+/// The initial payload of a stand-in chat with `messages` messages.
+fn payload(messages: usize) -> String {
+    let message = ConversationMessage {
+        role: "user".into(),
+        kind: "text".into(),
+        content: json!("hello"),
+    };
+    let payload = InitialPayload {
+        chat_id: "chat-1".into(),
+        chat_name: "Reconnecting".into(),
+        conversation: vec![message; messages],
+        chat_files_text: Vec::new(),
+        chat_files_based: Vec::new(),
+        workspace_files: Vec::new(),
+        workspace_id: "ws-1".into(),
+        models: Vec::new(),
+        initial: true,
+    };
+    serde_json::to_string(&payload).unwrap()
+}
+
+/// Serves one chat twice: the first connection is closed after its payload.
+async fn flaky_server(listener: TcpListener) {
+    for round in 1..=2 {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
+        socket.send(Message::text(payload(round))).await.unwrap();
+        if round == 1 {
+            // Give the client time to see the chat before the "restart".
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            socket.close(None).await.unwrap();
+        } else {
+            while socket.next().await.is_some() {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_dropped_socket_reconnects_and_the_typed_text_stays() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(flaky_server(listener));
+    let mut ui = Harness::new(&base, 80, 24);
+    let open = ui.driver.app.open_chat("chat-1");
+    ui.driver.execute(open);
+    ui.wait_for("the first payload", |app| {
+        app.chat.as_ref().is_some_and(|c| c.conversation.len() == 1)
+    })
+    .await;
+    ui.type_text("unsent words");
+
+    ui.wait_for("the lost connection", |app| {
+        matches!(app.connection, Connection::Retrying { .. })
+    })
+    .await;
+    assert!(ui.screen().contains("reconnecting"));
+    ui.wait_for("the second payload", |app| {
+        app.connection == Connection::Connected && app.chat.as_ref().is_some_and(|c| c.conversation.len() == 2)
+    })
+    .await;
+    assert_eq!(ui.app().chat.as_ref().unwrap().input.text(), "unsent words");
 }
