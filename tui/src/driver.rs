@@ -134,6 +134,21 @@ async fn rest_event(rest: &Rest, call: RestCall) -> Result<AppEvent, String> {
             rest.delete_chat(&chat_id).await?;
             AppEvent::ChatDeleted { chat_id }
         }
+        RestCall::NewWorkspace { owner_id, name } => AppEvent::WorkspaceCreated {
+            workspace_id: rest.new_workspace(&owner_id, &name).await?.workspace_id,
+            name,
+        },
+        RestCall::RenameWorkspace { workspace_id, name } => {
+            let renamed = rest.rename_workspace(&workspace_id, &name).await?;
+            AppEvent::WorkspaceRenamed {
+                workspace_id: renamed.workspace_id,
+                name: renamed.new_name,
+            }
+        }
+        RestCall::DeleteWorkspace { workspace_id } => {
+            rest.delete_workspace(&workspace_id).await?;
+            AppEvent::WorkspaceDeleted { workspace_id }
+        }
         RestCall::AddModel {
             user_id,
             name,

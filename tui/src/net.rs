@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use kafka_protocol::rest::{ChatResponse, Detail, LoginRequest, LoginResponse, ModelInfo};
+use kafka_protocol::rest::{
+    ChatResponse, Detail, LoginRequest, LoginResponse, ModelInfo, WorkspaceNewResponse, WorkspaceRenameResponse,
+};
 use kafka_protocol::ws::ServerFrame;
 use reqwest::multipart::Form;
 use serde::de::DeserializeOwned;
@@ -60,6 +62,20 @@ impl Rest {
 
     pub async fn delete_chat(&self, chat_id: &str) -> Result<Detail, String> {
         answer(self.http.delete(self.url(&format!("/chat/{chat_id}")))).await
+    }
+
+    pub async fn new_workspace(&self, owner_id: &str, name: &str) -> Result<WorkspaceNewResponse, String> {
+        let form = form(&[("owner_id", owner_id), ("name", name)]);
+        answer(self.http.post(self.url("/workspace/new")).multipart(form)).await
+    }
+
+    pub async fn rename_workspace(&self, workspace_id: &str, name: &str) -> Result<WorkspaceRenameResponse, String> {
+        let form = form(&[("workspace_id", workspace_id), ("new_name", name)]);
+        answer(self.http.patch(self.url("/workspace/rename")).multipart(form)).await
+    }
+
+    pub async fn delete_workspace(&self, workspace_id: &str) -> Result<Detail, String> {
+        answer(self.http.delete(self.url(&format!("/workspace/delete/{workspace_id}")))).await
     }
 
     pub async fn add_model(

@@ -145,6 +145,69 @@ async fn a_newcomer_writes_changes_diffs_and_reverts_a_based_file() {
 }
 
 #[tokio::test]
+async fn workspaces_chats_and_files_are_managed_from_the_keyboard() {
+    let server = TestServer::start().await;
+    let mut ui = Harness::new(&server.base, 80, 24);
+    let first = ui.driver.app.start(Some("keys@example.com".into()), None);
+    ui.driver.execute(first);
+    ui.wait_for("the browser", |app| app.screen == Screen::Browser).await;
+
+    // A workspace: created, then renamed.
+    ui.press(KeyCode::Esc);
+    ui.char('n');
+    ui.press(KeyCode::Enter);
+    ui.wait_for("the new workspace", |app| app.workspaces().len() == 2)
+        .await;
+    ui.char('R');
+    for _ in 0.."New workspace".len() {
+        ui.press(KeyCode::Backspace);
+    }
+    ui.type_text("Scratch");
+    ui.press(KeyCode::Enter);
+    ui.wait_for("the rename", |app| app.workspaces()[1].name == "Scratch")
+        .await;
+
+    // A chat in it, with an uploaded file (the path tab-completed), then deleted.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "Tables for 2 and 4.").unwrap();
+    ui.press(KeyCode::Tab);
+    ui.char('n');
+    ui.press(KeyCode::Enter);
+    ui.wait_for("the chat", |app| app.chat.as_ref().is_some_and(|c| c.loaded))
+        .await;
+    ui.press(KeyCode::Esc);
+    ui.char('u');
+    ui.type_text(&format!("{}/no", dir.path().display()));
+    ui.press(KeyCode::Tab);
+    ui.press(KeyCode::Enter);
+    ui.wait_for("the upload", |app| app.chat.as_ref().unwrap().text_files.len() == 1)
+        .await;
+    assert!(ui.screen().contains("notes.txt"));
+    ui.press(KeyCode::Tab);
+    ui.char('x');
+    assert!(ui.screen().contains("Delete file notes.txt"));
+    ui.char('y');
+    ui.wait_for("the file deleted", |app| {
+        app.chat.as_ref().unwrap().text_files.is_empty()
+    })
+    .await;
+
+    // Back in the browser: delete the chat, then the workspace, each after a confirmation.
+    ui.press(KeyCode::Esc);
+    assert_eq!(ui.app().screen, Screen::Browser);
+    ui.char('D');
+    ui.char('y');
+    ui.wait_for("the chat deleted", |app| app.workspaces()[1].chats.is_empty())
+        .await;
+    ui.press(KeyCode::Esc);
+    ui.char('D');
+    assert!(ui.screen().contains("Delete workspace"));
+    ui.char('y');
+    ui.wait_for("the workspace deleted", |app| app.workspaces().len() == 1)
+        .await;
+}
+
+#[tokio::test]
 async fn another_clients_changes_appear_at_once_and_typing_survives() {
     let server = TestServer::start().await;
     let (_, _, chat_id) = server.user_with_chat("live@example.com").await;

@@ -3,6 +3,9 @@
 
 use kafka_protocol::rest::{ChatResponse, ChatSummary, WorkspaceSummary};
 
+use super::popup::{Confirmed, Popup, PromptPurpose};
+use crate::text_input::TextInput;
+
 use super::App;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -88,6 +91,75 @@ impl App {
             open.name = renamed.name.clone();
         }
         self.notice = Some(format!("Renamed to {}.", renamed.name));
+    }
+
+    pub(super) fn workspace_created(&mut self, workspace_id: String, name: String) {
+        let Some(user) = self.user.as_mut() else { return };
+        user.workspaces.push(WorkspaceSummary {
+            id: workspace_id,
+            name: name.clone(),
+            files: Vec::new(),
+            chats: Vec::new(),
+        });
+        self.browser.workspace = user.workspaces.len() - 1;
+        self.browser.chat = 0;
+        self.notice = Some(format!("Workspace {name} created."));
+    }
+
+    pub(super) fn workspace_renamed(&mut self, workspace_id: &str, name: String) {
+        let Some(user) = self.user.as_mut() else { return };
+        if let Some(workspace) = user.workspaces.iter_mut().find(|w| w.id == workspace_id) {
+            workspace.name = name.clone();
+        }
+        self.notice = Some(format!("Renamed to {name}."));
+    }
+
+    pub(super) fn workspace_deleted(&mut self, workspace_id: &str) {
+        let Some(user) = self.user.as_mut() else { return };
+        user.workspaces.retain(|w| w.id != workspace_id);
+        self.browser.workspace = self.browser.workspace.min(user.workspaces.len().saturating_sub(1));
+        self.browser.chat = 0;
+        self.notice = Some("Workspace deleted.".into());
+    }
+
+    /// `n` in the workspace list.
+    pub(super) fn ask_new_workspace(&mut self) {
+        self.popup = Some(Popup::Prompt {
+            title: "New workspace: name".into(),
+            input: TextInput::with_text("New workspace"),
+            purpose: PromptPurpose::NewWorkspace,
+        });
+    }
+
+    /// `R` in the workspace list.
+    pub(super) fn ask_rename_workspace(&mut self) {
+        let Some(workspace) = self.current_workspace() else {
+            return;
+        };
+        self.popup = Some(Popup::Prompt {
+            title: format!("Rename workspace {:?} to", workspace.name),
+            input: TextInput::with_text(&workspace.name),
+            purpose: PromptPurpose::RenameWorkspace {
+                workspace_id: workspace.id.clone(),
+            },
+        });
+    }
+
+    /// `D` in the workspace list.
+    pub(super) fn ask_delete_workspace(&mut self) {
+        let Some(workspace) = self.current_workspace() else {
+            return;
+        };
+        self.popup = Some(Popup::Confirm {
+            question: format!(
+                "Delete workspace {:?} with its {} chats and all their files? This cannot be undone.",
+                workspace.name,
+                workspace.chats.len()
+            ),
+            action: Confirmed::DeleteWorkspace {
+                workspace_id: workspace.id.clone(),
+            },
+        });
     }
 
     pub(super) fn browser_remove(&mut self, chat_id: &str) {

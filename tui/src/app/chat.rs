@@ -153,17 +153,17 @@ impl ChatState {
     }
 
     /// The text the code pane shows: `(cache key, text, is .based code)`.
-    pub fn shown_text(&self) -> Option<(u64, String, bool)> {
+    pub fn shown_text(&self) -> Option<(u64, &str, bool)> {
         match self.selected_entry()? {
             FileEntry::Based(file) => Some((
                 highlight::content_key(&file.latest_content),
-                file.latest_content.clone(),
+                file.latest_content.as_str(),
                 true,
             )),
             // Offset so a context file never shares a key with equal `.based` content.
             FileEntry::Text(file) => Some((
                 highlight::content_key(&file.content).wrapping_add(1),
-                file.content.clone(),
+                file.content.as_str(),
                 false,
             )),
         }

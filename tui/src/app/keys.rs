@@ -67,12 +67,22 @@ impl App {
             }
             Action::Open => return self.browser_open(),
             Action::Back => self.browser.focus = BrowserFocus::Workspaces,
-            Action::NewChat => self.ask_new_chat(),
-            Action::Rename => self.ask_rename(),
-            Action::Delete => self.ask_delete_chat(),
+            Action::NewChat | Action::Rename | Action::Delete => self.browser_edit(action),
             other => return self.common_action(other),
         }
         Vec::new()
+    }
+
+    /// `n` / `R` / `D`: on the workspace list they act on workspaces, elsewhere on chats.
+    fn browser_edit(&mut self, action: Action) {
+        match (self.browser.focus, action) {
+            (BrowserFocus::Workspaces, Action::NewChat) => self.ask_new_workspace(),
+            (BrowserFocus::Workspaces, Action::Rename) => self.ask_rename_workspace(),
+            (BrowserFocus::Workspaces, _) => self.ask_delete_workspace(),
+            (BrowserFocus::Chats, Action::NewChat) => self.ask_new_chat(),
+            (BrowserFocus::Chats, Action::Rename) => self.ask_rename(),
+            (BrowserFocus::Chats, _) => self.ask_delete_chat(),
+        }
     }
 
     fn browser_open(&mut self) -> Vec<Command> {
@@ -351,7 +361,7 @@ impl App {
                 let rows = diff.parsed.rows.iter();
                 rows.map(|row| row.text.clone()).collect::<Vec<_>>().join("\n")
             }),
-            (Pane::Code | Pane::Files, None) => chat.shown_text().map(|(_, text, _)| text),
+            (Pane::Code | Pane::Files, None) => chat.shown_text().map(|(_, text, _)| text.to_owned()),
             _ => chat.conversation.last().map(crate::ui::chat::message_text),
         };
         let Some(text) = text.filter(|text| !text.is_empty()) else {

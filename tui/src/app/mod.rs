@@ -101,6 +101,17 @@ pub enum RestCall {
     DeleteChat {
         chat_id: String,
     },
+    NewWorkspace {
+        owner_id: String,
+        name: String,
+    },
+    RenameWorkspace {
+        workspace_id: String,
+        name: String,
+    },
+    DeleteWorkspace {
+        workspace_id: String,
+    },
     AddModel {
         user_id: String,
         name: String,
@@ -120,6 +131,17 @@ pub enum AppEvent {
     ChatRenamed(ChatResponse),
     ChatDeleted {
         chat_id: String,
+    },
+    WorkspaceCreated {
+        workspace_id: String,
+        name: String,
+    },
+    WorkspaceRenamed {
+        workspace_id: String,
+        name: String,
+    },
+    WorkspaceDeleted {
+        workspace_id: String,
     },
     ModelAdded(ModelInfo),
     /// A REST call or a local effect (reading an upload) failed.
@@ -230,6 +252,18 @@ impl App {
             AppEvent::ChatDeleted { chat_id } => {
                 self.browser_remove(&chat_id);
                 self.notice = Some("Chat deleted.".into());
+                Vec::new()
+            }
+            AppEvent::WorkspaceCreated { workspace_id, name } => {
+                self.workspace_created(workspace_id, name);
+                Vec::new()
+            }
+            AppEvent::WorkspaceRenamed { workspace_id, name } => {
+                self.workspace_renamed(&workspace_id, name);
+                Vec::new()
+            }
+            AppEvent::WorkspaceDeleted { workspace_id } => {
+                self.workspace_deleted(&workspace_id);
                 Vec::new()
             }
             AppEvent::ModelAdded(model) => self.model_added(model),
@@ -389,14 +423,15 @@ impl App {
             return Vec::new();
         }
         if !is_code {
-            self.highlights.insert(key, highlight::plain(&text));
+            self.highlights.insert(key, highlight::plain(text));
             return Vec::new();
         }
-        if highlight::wants_background(&text) {
+        if highlight::wants_background(text) {
             self.pending_highlights.insert(key);
+            let text = text.to_owned();
             return vec![Command::Highlight { key, text }];
         }
-        self.highlights.insert(key, highlight::highlight(&text));
+        self.highlights.insert(key, highlight::highlight(text));
         Vec::new()
     }
 }

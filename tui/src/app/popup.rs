@@ -34,6 +34,7 @@ pub enum Popup {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirmed {
     DeleteChat { chat_id: String },
+    DeleteWorkspace { workspace_id: String },
     DeleteFile { file_id: String },
     Revert { version_id: String, filename: String },
 }
@@ -42,6 +43,8 @@ pub enum Confirmed {
 pub enum PromptPurpose {
     NewChat { workspace_id: String },
     RenameChat { chat_id: String },
+    NewWorkspace,
+    RenameWorkspace { workspace_id: String },
     Upload,
 }
 
@@ -106,6 +109,9 @@ impl App {
     fn confirmed(&mut self, action: Confirmed) -> Vec<Command> {
         match action {
             Confirmed::DeleteChat { chat_id } => vec![Command::Rest(RestCall::DeleteChat { chat_id })],
+            Confirmed::DeleteWorkspace { workspace_id } => {
+                vec![Command::Rest(RestCall::DeleteWorkspace { workspace_id })]
+            }
             Confirmed::DeleteFile { file_id } => vec![Command::Send(ClientAction::DeleteFile(DeleteFile { file_id }))],
             Confirmed::Revert { version_id, filename } => {
                 vec![Command::Send(ClientAction::RevertVersion(RevertVersion {
@@ -145,6 +151,17 @@ impl App {
             },
             PromptPurpose::RenameChat { chat_id } => vec![Command::Rest(RestCall::RenameChat {
                 chat_id,
+                name: text.to_owned(),
+            })],
+            PromptPurpose::NewWorkspace => match self.user.as_ref() {
+                Some(user) => vec![Command::Rest(RestCall::NewWorkspace {
+                    owner_id: user.user_id.clone(),
+                    name: text.to_owned(),
+                })],
+                None => Vec::new(),
+            },
+            PromptPurpose::RenameWorkspace { workspace_id } => vec![Command::Rest(RestCall::RenameWorkspace {
+                workspace_id,
                 name: text.to_owned(),
             })],
             PromptPurpose::Upload => vec![Command::Upload {
