@@ -59,7 +59,10 @@ fn a_message_is_kept_when_it_cannot_be_sent() {
         },
     });
     assert!(type_and_send(&mut app, " please").is_empty());
-    assert_eq!(app.chat.as_ref().unwrap().input.text(), "Now also confirm by SMS please");
+    assert_eq!(
+        app.chat.as_ref().unwrap().input.text(),
+        "Now also confirm by SMS please"
+    );
     assert!(app.last_error.as_deref().unwrap().contains("kept"));
 }
 
@@ -164,4 +167,35 @@ fn hunk_keys_jump_between_hunks() {
     assert_eq!(top(&app), 2);
     key(&mut app, KeyCode::Char('y'));
     assert!(app.notice.as_deref().unwrap().starts_with("Copied"));
+}
+
+#[test]
+fn big_files_are_highlighted_in_the_background_small_ones_at_once() {
+    let mut app = fixtures::logged_in();
+    app.open_chat(CHAT_ID);
+    let big: String = (0..3_000).map(|n| format!("say(\"{n}\")\n")).collect();
+    let commands = frame(&mut app, ServerFrame::Initial(Box::new(fixtures::payload(&big))));
+    let key = kafka_tui::highlight::content_key(&big);
+    assert!(
+        commands
+            .iter()
+            .any(|c| matches!(c, Command::Highlight { key: k, .. } if *k == key)),
+        "{}",
+        commands.len()
+    );
+    assert!(
+        !app.highlights.contains(key),
+        "shown plain until the background job answers"
+    );
+
+    let mut app = fixtures::chat_with(fixtures::CODE);
+    assert!(
+        app.highlights
+            .contains(kafka_tui::highlight::content_key(fixtures::CODE))
+    );
+    assert!(
+        type_and_send(&mut app, "x")
+            .iter()
+            .all(|c| !matches!(c, Command::Highlight { .. }))
+    );
 }

@@ -7,6 +7,7 @@ use super::chat::{PAGE, Pane};
 use super::popup::{Confirmed, Popup, PromptPurpose, edit};
 use super::{App, BrowserFocus, Command, Connection, Mode, Screen, short_time};
 use crate::keymap::{self, Action, Context};
+use crate::text_input::TextInput;
 
 impl App {
     pub fn handle_key(&mut self, key: KeyEvent) -> Vec<Command> {
@@ -109,7 +110,7 @@ impl App {
         };
         self.popup = Some(Popup::Prompt {
             title: "New chat: name".into(),
-            input: crate::text_input::TextInput::with_text("New chat"),
+            input: TextInput::with_text("New chat"),
             purpose: PromptPurpose::NewChat { workspace_id },
         });
     }
@@ -118,7 +119,7 @@ impl App {
         let Some(chat) = self.selected_chat() else { return };
         self.popup = Some(Popup::Prompt {
             title: format!("Rename chat {:?} to", chat.name),
-            input: crate::text_input::TextInput::with_text(&chat.name),
+            input: TextInput::with_text(&chat.name),
             purpose: PromptPurpose::RenameChat {
                 chat_id: chat.id.clone(),
             },
@@ -334,7 +335,7 @@ impl App {
     fn ask_upload(&mut self) {
         self.popup = Some(Popup::Prompt {
             title: "Upload a file: path (Tab completes)".into(),
-            input: crate::text_input::TextInput::default(),
+            input: TextInput::default(),
             purpose: PromptPurpose::Upload,
         });
     }
