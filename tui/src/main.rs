@@ -78,7 +78,7 @@ async fn run(cli: Cli, dir: &Path) -> anyhow::Result<()> {
         None => {
             let server = EmbeddedServer::start(dir).await?;
             let base = server.base_url.clone();
-            (Some(server), base, "embedded server".to_owned())
+            (Some(server), base, "embedded".to_owned())
         }
     };
     let mut app = App::new(label);

@@ -1,4 +1,4 @@
-//! The status bar: server, connection, model, mode, agent progress, the last error.
+//! The status bar: server, connection, model, mode, agent progress, the last error, the user.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -17,11 +17,8 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     if app.screen == Screen::Chat {
         spans.push(connection(app));
     }
-    if let Some(user) = app.user.as_ref() {
-        spans.push(Span::raw(format!(" {} ", user.email)));
-    }
     let model = app.model.as_deref().unwrap_or("no model (m)");
-    spans.push(Span::raw(format!("│ model: {model} │ {} ", app.mode.label())));
+    spans.push(Span::raw(format!("│ {model} │ {} ", app.mode.label())));
     if let Some(progress) = app
         .chat
         .as_ref()
@@ -43,6 +40,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             format!("│ {notice} "),
             Style::default().fg(Color::LightGreen),
         ));
+    }
+    // Who is logged in matters least when space runs out, so it comes last.
+    if let Some(user) = app.user.as_ref() {
+        spans.push(Span::raw(format!("│ {} ", user.email)));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)).style(bar), area);
 }
