@@ -12,6 +12,7 @@ use crossterm::event::{
 use crossterm::execute;
 use futures_util::StreamExt;
 use ratatui::DefaultTerminal;
+use ratatui::layout::Rect;
 
 use crate::app::Command;
 use crate::driver::Driver;
@@ -60,7 +61,7 @@ async fn event_loop(terminal: &mut DefaultTerminal, mut driver: Driver, first: V
         }
         tokio::select! {
             event = input.next() => match event {
-                Some(Ok(event)) => dirty = terminal_event(&mut driver, event),
+                Some(Ok(event)) => dirty = terminal_event(&mut driver, event, terminal.size()?.into()),
                 Some(Err(error)) => return Err(error.into()),
                 None => break,
             },
@@ -80,15 +81,19 @@ async fn event_loop(terminal: &mut DefaultTerminal, mut driver: Driver, first: V
 }
 
 /// Applies one terminal event; true when the screen needs a redraw.
-fn terminal_event(driver: &mut Driver, event: Event) -> bool {
+fn terminal_event(driver: &mut Driver, event: Event, screen: Rect) -> bool {
     match event {
         Event::Key(key) => driver.key(key),
         Event::Paste(text) => driver.app.paste(&text),
-        Event::Mouse(mouse) => match mouse.kind {
-            MouseEventKind::ScrollUp => driver.app.scroll(-WHEEL_LINES),
-            MouseEventKind::ScrollDown => driver.app.scroll(WHEEL_LINES),
-            _ => return false,
-        },
+        Event::Mouse(mouse) => {
+            let lines = match mouse.kind {
+                MouseEventKind::ScrollUp => -WHEEL_LINES,
+                MouseEventKind::ScrollDown => WHEEL_LINES,
+                _ => return false,
+            };
+            let pane = ui::pane_at(&driver.app, screen, mouse.column, mouse.row);
+            driver.app.scroll(pane, lines);
+        }
         Event::Resize(..) => {}
         _ => return false,
     }

@@ -199,3 +199,24 @@ fn big_files_are_highlighted_in_the_background_small_ones_at_once() {
             .all(|c| !matches!(c, Command::Highlight { .. }))
     );
 }
+
+#[test]
+fn the_wheel_scrolls_the_pane_under_the_pointer() {
+    let code: String = (1..=100).map(|n| format!("say(\"{n}\")\n")).collect();
+    let mut app = fixtures::chat_with(&code);
+    let screen = ratatui::layout::Rect::new(0, 0, 120, 40);
+    let pane = kafka_tui::ui::pane_at(&app, screen, 100, 20);
+    assert_eq!(pane, Some(kafka_tui::app::Pane::Code));
+    app.scroll(pane, 3);
+    let chat = app.chat.as_ref().unwrap();
+    assert_eq!(chat.code_top, 3);
+    assert_eq!(
+        chat.focus,
+        kafka_tui::app::Pane::Input,
+        "scrolling does not move the focus"
+    );
+    assert_eq!(
+        kafka_tui::ui::pane_at(&app, screen, 10, 5),
+        Some(kafka_tui::app::Pane::Conversation)
+    );
+}

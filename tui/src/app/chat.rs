@@ -179,11 +179,16 @@ impl ChatState {
         self.focus = PANES[next];
     }
 
-    /// Scrolls the focused pane (the conversation unless the code pane has focus).
+    /// Scrolls the focused pane (the conversation when the input has focus).
     pub fn scroll(&mut self, lines_down: isize) {
+        self.scroll_pane(self.focus, lines_down);
+    }
+
+    /// Scrolls one pane, wherever the focus is (the mouse wheel scrolls the pane under it).
+    pub fn scroll_pane(&mut self, pane: Pane, lines_down: isize) {
         let down = lines_down > 0;
         let amount = lines_down.unsigned_abs();
-        match (self.focus, self.versions.as_mut()) {
+        match (pane, self.versions.as_mut()) {
             (Pane::Code, Some(view)) => view.diff_top = shift(view.diff_top, amount, down),
             (Pane::Code, None) => {
                 let last = self.shown_line_count().saturating_sub(1);

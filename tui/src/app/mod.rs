@@ -326,10 +326,14 @@ impl App {
         }
     }
 
-    /// Mouse wheel: scrolls the focused pane, the conversation by default.
-    pub fn scroll(&mut self, lines_down: isize) {
-        if let Some(chat) = self.chat.as_mut().filter(|_| self.screen == Screen::Chat) {
-            chat.scroll(lines_down);
+    /// Mouse wheel: scrolls `pane` (the one under the pointer), else the focused one.
+    pub fn scroll(&mut self, pane: Option<Pane>, lines_down: isize) {
+        let Some(chat) = self.chat.as_mut().filter(|_| self.screen == Screen::Chat) else {
+            return;
+        };
+        match pane {
+            Some(pane) => chat.scroll_pane(pane, lines_down),
+            None => chat.scroll(lines_down),
         }
     }
 

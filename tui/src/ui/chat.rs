@@ -19,13 +19,7 @@ const CARD_PREVIEW: usize = 3;
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let Some(chat) = app.chat.as_ref() else { return };
-    let split = if area.width >= 100 { 45 } else { 50 };
-    let [left, right] =
-        Layout::horizontal([Constraint::Percentage(split), Constraint::Percentage(100 - split)]).areas(area);
-    let input_height = input_height(chat, left);
-    let [conversation, input] = Layout::vertical([Constraint::Min(3), Constraint::Length(input_height)]).areas(left);
-    let files_height = (chat.files().len() as u16 + 2).clamp(3, (right.height / 3).max(3));
-    let [files, code_area] = Layout::vertical([Constraint::Length(files_height), Constraint::Min(3)]).areas(right);
+    let [(_, conversation), (_, input), (_, files), (_, code_area)] = areas(chat, area);
     render_conversation(app, chat, frame, conversation);
     render_input(app, chat, frame, input);
     render_files(chat, frame, files);
@@ -34,6 +28,23 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     } else {
         code::render(app, chat, frame, code_area);
     }
+}
+
+/// Where each pane goes: conversation and input on the left, files and code on the right.
+pub fn areas(chat: &ChatState, area: Rect) -> [(Pane, Rect); 4] {
+    let split = if area.width >= 100 { 45 } else { 50 };
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(split), Constraint::Percentage(100 - split)]).areas(area);
+    let input_height = input_height(chat, left);
+    let [conversation, input] = Layout::vertical([Constraint::Min(3), Constraint::Length(input_height)]).areas(left);
+    let files_height = (chat.files().len() as u16 + 2).clamp(3, (right.height / 3).max(3));
+    let [files, code] = Layout::vertical([Constraint::Length(files_height), Constraint::Min(3)]).areas(right);
+    [
+        (Pane::Conversation, conversation),
+        (Pane::Input, input),
+        (Pane::Files, files),
+        (Pane::Code, code),
+    ]
 }
 
 fn input_height(chat: &ChatState, area: Rect) -> u16 {

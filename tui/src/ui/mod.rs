@@ -20,8 +20,7 @@ use crate::app::{App, Screen};
 use crate::keymap;
 
 pub fn render(app: &App, frame: &mut Frame) {
-    let [body, status_line, footer_line] =
-        Layout::vertical([Constraint::Min(1), Constraint::Length(1), Constraint::Length(1)]).areas(frame.area());
+    let [body, status_line, footer_line] = screen_layout(frame.area());
     match app.screen {
         Screen::Login => login::render(app, frame, body),
         Screen::Browser => browser::render(app, frame, body),
@@ -30,6 +29,25 @@ pub fn render(app: &App, frame: &mut Frame) {
     status::render(app, frame, status_line);
     render_footer(app, frame, footer_line);
     popups::render(app, frame);
+}
+
+/// The screen's body, status bar and footer.
+fn screen_layout(area: Rect) -> [Rect; 3] {
+    Layout::vertical([Constraint::Min(1), Constraint::Length(1), Constraint::Length(1)]).areas(area)
+}
+
+/// The chat pane at a terminal cell, for the mouse wheel; `None` off the chat view's panes.
+pub fn pane_at(app: &App, screen: Rect, column: u16, row: u16) -> Option<crate::app::Pane> {
+    let chat = app
+        .chat
+        .as_ref()
+        .filter(|_| app.screen == Screen::Chat && app.popup.is_none())?;
+    let [body, _, _] = screen_layout(screen);
+    let position = ratatui::layout::Position { x: column, y: row };
+    chat::areas(chat, body)
+        .into_iter()
+        .find(|(_, area)| area.contains(position))
+        .map(|(pane, _)| pane)
 }
 
 /// The key hints of the contexts in force, from the keymap.
