@@ -6,6 +6,7 @@ use kafka_protocol::ws::{
     TextFile, VersionDiff, VersionInfo, WorkspaceFile,
 };
 use ratatui::text::Line;
+use serde_json::Value;
 
 use super::Command;
 use super::browser::step;
@@ -502,5 +503,56 @@ fn shift(value: usize, amount: usize, increase: bool) -> usize {
         value.saturating_add(amount)
     } else {
         value.saturating_sub(amount)
+    }
+}
+
+/// A message as plain text.
+pub fn message_text(message: &ConversationMessage) -> String {
+    match &message.content {
+        Value::String(text) => text.clone(),
+        Value::Object(fields) => ["based_content", "filename", "based_filename"]
+            .iter()
+            .find_map(|key| fields.get(*key).and_then(Value::as_str))
+            .unwrap_or_default()
+            .to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// What `y` copies from a message: its last fenced code block if it has one, else all of it.
+pub fn copyable(message: &ConversationMessage) -> String {
+    let text = message_text(message);
+    let blocks: Vec<&str> = text.split("```").collect();
+    // Odd pieces sit between an opening and a closing fence; the first line names the language.
+    let last_block = blocks
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(index, _)| index % 2 == 1 && index + 1 < blocks.len())
+        .map(|(_, block)| block.split_once('\n').map_or(*block, |(_, code)| code));
+    last_block.map_or(text.clone(), str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(content: &str) -> ConversationMessage {
+        ConversationMessage {
+            role: "assistant".into(),
+            kind: "text".into(),
+            content: Value::String(content.into()),
+        }
+    }
+
+    #[test]
+    fn copy_takes_the_last_code_block_or_the_whole_text() {
+        let answer = text("Try this:\n```based\nsay(\"a\")\n```\nor\n```\nsay(\"b\")\n```\ndone");
+        assert_eq!(copyable(&answer), "say(\"b\")\n");
+        assert_eq!(copyable(&text("no code here")), "no code here");
+        assert_eq!(
+            copyable(&text("unclosed ```based\nsay(1)")),
+            "unclosed ```based\nsay(1)"
+        );
     }
 }

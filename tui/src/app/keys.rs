@@ -352,7 +352,8 @@ impl App {
         });
     }
 
-    /// `y`: the diff in the versions view, the code in the code pane, else the newest message.
+    /// `y`: the diff in the versions view, the code in the code pane, else the newest message
+    /// (its last code block, if it has one).
     fn copy(&mut self) -> Vec<Command> {
         let Some(chat) = self.chat.as_ref() else {
             return Vec::new();
@@ -363,7 +364,7 @@ impl App {
                 rows.map(|row| row.text.clone()).collect::<Vec<_>>().join("\n")
             }),
             (Pane::Code | Pane::Files, None) => chat.shown_text().map(|(_, text, _)| text.to_owned()),
-            _ => chat.conversation.last().map(crate::ui::chat::message_text),
+            _ => chat.conversation.last().map(super::copyable),
         };
         let Some(text) = text.filter(|text| !text.is_empty()) else {
             self.last_error = Some("Nothing to copy here.".into());

@@ -15,7 +15,7 @@ use kafka_protocol::ws::{ClientAction, ServerFrame};
 use ratatui::text::Line;
 
 pub use browser::{BrowserFocus, BrowserState};
-pub use chat::{ChatState, FileEntry, Pane, VersionsView};
+pub use chat::{ChatState, FileEntry, Pane, VersionsView, copyable, message_text};
 pub use popup::{AddModelForm, Confirmed, Popup, PromptPurpose};
 
 use crate::highlight::{self, HighlightCache};

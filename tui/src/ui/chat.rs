@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::wrap::wrap;
 use super::{code, dim, pane, selected_style, versions};
-use crate::app::{App, ChatState, FileEntry, Pane, SPINNER};
+use crate::app::{App, ChatState, FileEntry, Pane, SPINNER, message_text};
 
 /// Input rows shown before the input box scrolls.
 const INPUT_ROWS: u16 = 6;
@@ -150,19 +150,6 @@ fn file_card(content: &Value, width: usize) -> Vec<Line<'static>> {
     }
     card.push(Line::styled("└", border));
     card
-}
-
-/// A message as plain text: what `y` copies.
-pub fn message_text(message: &ConversationMessage) -> String {
-    match &message.content {
-        Value::String(text) => text.clone(),
-        Value::Object(fields) => ["based_content", "filename", "based_filename"]
-            .iter()
-            .find_map(|key| fields.get(*key).and_then(Value::as_str))
-            .unwrap_or_default()
-            .to_owned(),
-        other => other.to_string(),
-    }
 }
 
 fn render_input(app: &App, chat: &ChatState, frame: &mut Frame, area: Rect) {
