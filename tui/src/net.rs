@@ -35,10 +35,6 @@ impl Rest {
         }
     }
 
-    pub fn base(&self) -> &str {
-        &self.base
-    }
-
     pub async fn login(&self, email: &str) -> Result<LoginResponse, String> {
         let request = self.http.post(self.url("/auth/login")).json(&LoginRequest {
             email: email.to_owned(),

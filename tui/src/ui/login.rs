@@ -6,8 +6,11 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 
-use super::{SPINNER_LABEL, dim, pane};
+use super::{dim, pane};
 use crate::app::{App, SPINNER};
+
+/// What the login screen says while it waits.
+const WAITING: &str = "logging in…";
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let [_, middle, _] =
@@ -30,7 +33,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         frame.set_cursor_position((inner.x + cursor.1.min(inner.width - 1), inner.y));
     }
     let message = if app.logging_in {
-        format!("{} {SPINNER_LABEL}", SPINNER[app.spinner])
+        format!("{} {WAITING}", SPINNER[app.spinner])
     } else {
         "Type your email and press Enter. A new email makes a new account.".into()
     };

@@ -82,9 +82,6 @@ pub fn pane(title: impl Into<Line<'static>>, focused: bool) -> Block<'static> {
         .title(title)
 }
 
-/// What the login screen says while it waits.
-pub const SPINNER_LABEL: &str = "logging in…";
-
 pub fn selected_style() -> Style {
     Style::default().add_modifier(Modifier::REVERSED)
 }
