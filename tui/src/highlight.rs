@@ -15,7 +15,6 @@ use syntect::parsing::{SyntaxDefinition, SyntaxSet, SyntaxSetBuilder};
 use syntect::util::LinesWithEndings;
 
 const BASED_SYNTAX: &str = include_str!("../assets/based.sublime-syntax");
-const THEME: &str = "base16-ocean.dark";
 /// Above this size a file is shown as plain text: highlighting would cost more than it helps.
 pub const MAX_HIGHLIGHT_BYTES: usize = 1024 * 1024;
 /// Files with more lines than this are highlighted on a blocking thread, off the UI loop.
@@ -38,11 +37,34 @@ fn syntax_set() -> &'static SyntaxSet {
     })
 }
 
+/// Colours for a dark or a light terminal background.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Background {
+    #[default]
+    Dark,
+    Light,
+}
+
+static BACKGROUND: OnceLock<Background> = OnceLock::new();
+
+/// Picks the colours once, at start-up, before anything is drawn; later calls change nothing.
+pub fn set_background(background: Background) {
+    let _ = BACKGROUND.set(background);
+}
+
+pub fn background() -> Background {
+    BACKGROUND.get().copied().unwrap_or_default()
+}
+
 fn theme() -> &'static Theme {
     static THEME_CELL: OnceLock<Theme> = OnceLock::new();
     THEME_CELL.get_or_init(|| {
+        let name = match background() {
+            Background::Dark => "base16-ocean.dark",
+            Background::Light => "InspiredGitHub",
+        };
         let mut themes = ThemeSet::load_defaults().themes;
-        themes.remove(THEME).unwrap_or_default()
+        themes.remove(name).unwrap_or_default()
     })
 }
 

@@ -7,6 +7,7 @@ use clap::Parser;
 use kafka_tui::app::App;
 use kafka_tui::driver::Driver;
 use kafka_tui::embedded::EmbeddedServer;
+use kafka_tui::highlight::Background;
 use kafka_tui::net::Rest;
 
 #[derive(Debug, Parser)]
@@ -29,10 +30,14 @@ struct Cli {
     /// [default: the platform's data dir + /kafka].
     #[arg(long, env = "KAFKA_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Colours for a dark or a light terminal background.
+    #[arg(long, env = "KAFKA_THEME", value_enum, default_value_t = Background::Dark)]
+    theme: Background,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    kafka_tui::highlight::set_background(cli.theme);
     let outcome = data_dir(&cli).and_then(|dir| {
         init_logging(&dir)?;
         let runtime = tokio::runtime::Runtime::new()?;

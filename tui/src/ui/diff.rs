@@ -10,10 +10,15 @@ use ratatui::widgets::Paragraph;
 use super::{dim, pane};
 use crate::app::VersionsView;
 use crate::diff::{Row, RowKind};
+use crate::highlight::{self, Background};
 
-/// Mid-tone tints: readable under light and dark terminal foregrounds alike.
-const ADDED_BG: Color = Color::Rgb(30, 70, 40);
-const REMOVED_BG: Color = Color::Rgb(90, 35, 40);
+/// Row tints for added and removed lines: deep on dark terminals, pale on light ones.
+fn tints() -> (Color, Color) {
+    match highlight::background() {
+        Background::Dark => (Color::Rgb(30, 70, 40), Color::Rgb(90, 35, 40)),
+        Background::Light => (Color::Rgb(215, 245, 215), Color::Rgb(250, 220, 220)),
+    }
+}
 
 pub fn render(view: &VersionsView, title: String, frame: &mut Frame, area: Rect) {
     let block = pane(title, false);
@@ -46,9 +51,10 @@ fn diff_line(row: &Row, code: &Line<'static>, gutter: usize) -> Line<'static> {
         RowKind::Header => Line::styled(row.text.clone(), Style::default().add_modifier(Modifier::BOLD)),
         RowKind::Hunk => Line::styled(format!("⋮ {}", row.text), Style::default().fg(Color::Cyan)),
         RowKind::Context | RowKind::Added | RowKind::Removed => {
+            let (added, removed) = tints();
             let (sign, sign_style, background) = match row.kind {
-                RowKind::Added => ("+", Style::default().fg(Color::LightGreen), Some(ADDED_BG)),
-                RowKind::Removed => ("−", Style::default().fg(Color::LightRed), Some(REMOVED_BG)),
+                RowKind::Added => ("+", Style::default().fg(Color::Green), Some(added)),
+                RowKind::Removed => ("−", Style::default().fg(Color::Red), Some(removed)),
                 _ => (" ", Style::default(), None),
             };
             let gutter_text = format!("{} {} ", number(row.old_line), number(row.new_line));
