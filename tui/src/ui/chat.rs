@@ -97,15 +97,38 @@ pub fn conversation_lines(conversation: &[ConversationMessage], width: usize) ->
         if message.kind == "file" {
             lines.extend(file_card(&message.content, width));
         } else {
-            let body = message_text(message);
             let text_style = if message.role == "system" {
                 dim()
             } else {
                 Style::default()
             };
-            lines.extend(wrap(&body, width).into_iter().map(|row| Line::styled(row, text_style)));
+            lines.extend(text_lines(&message_text(message), width, text_style));
         }
         lines.push(Line::default());
+    }
+    lines
+}
+
+/// A text message wrapped to `width`; fenced code blocks get a bar in the margin and a
+/// colour of their own, so they stand out (and `y` copies the last one).
+fn text_lines(body: &str, width: usize, text_style: Style) -> Vec<Line<'static>> {
+    let bar = Style::default().fg(Color::Magenta);
+    let code = Style::default().fg(Color::LightBlue);
+    let mut lines = Vec::new();
+    let mut in_code = false;
+    for line in body.split('\n') {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+            lines.push(Line::styled(line.to_owned(), dim()));
+        } else if in_code {
+            let rows = wrap(line, width.saturating_sub(2));
+            lines.extend(
+                rows.into_iter()
+                    .map(|row| Line::from(vec![Span::styled("▏ ", bar), Span::styled(row, code)])),
+            );
+        } else {
+            lines.extend(wrap(line, width).into_iter().map(|row| Line::styled(row, text_style)));
+        }
     }
     lines
 }
