@@ -7,7 +7,7 @@ use crossterm::event::KeyEvent;
 use kafka_protocol::ws::{ClientAction, UploadFile};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use crate::app::{App, AppEvent, Command, RestCall};
+use crate::app::{App, AppEvent, Command, RestAnswer, RestCall};
 use crate::highlight;
 use crate::net::{ChatSocket, Rest};
 
@@ -112,48 +112,50 @@ impl Driver {
         let rest = self.rest.clone();
         let bus = self.bus.clone();
         tokio::spawn(async move {
-            let event = rest_event(&rest, call).await.unwrap_or_else(AppEvent::Failed);
+            let event = rest_answer(&rest, call)
+                .await
+                .map_or_else(AppEvent::Failed, AppEvent::Rest);
             let _ = bus.send(event);
         });
     }
 }
 
-async fn rest_event(rest: &Rest, call: RestCall) -> Result<AppEvent, String> {
+async fn rest_answer(rest: &Rest, call: RestCall) -> Result<RestAnswer, String> {
     Ok(match call {
-        RestCall::Login { email } => AppEvent::LoggedIn(rest.login(&email).await?),
+        RestCall::Login { email } => RestAnswer::LoggedIn(rest.login(&email).await?),
         RestCall::NewChat {
             user_id,
             workspace_id,
             name,
-        } => AppEvent::ChatCreated {
+        } => RestAnswer::ChatCreated {
             chat: rest.new_chat(&user_id, &workspace_id, &name).await?,
             workspace_id,
         },
-        RestCall::RenameChat { chat_id, name } => AppEvent::ChatRenamed(rest.rename_chat(&chat_id, &name).await?),
+        RestCall::RenameChat { chat_id, name } => RestAnswer::ChatRenamed(rest.rename_chat(&chat_id, &name).await?),
         RestCall::DeleteChat { chat_id } => {
             rest.delete_chat(&chat_id).await?;
-            AppEvent::ChatDeleted { chat_id }
+            RestAnswer::ChatDeleted { chat_id }
         }
-        RestCall::NewWorkspace { owner_id, name } => AppEvent::WorkspaceCreated {
+        RestCall::NewWorkspace { owner_id, name } => RestAnswer::WorkspaceCreated {
             workspace_id: rest.new_workspace(&owner_id, &name).await?.workspace_id,
             name,
         },
         RestCall::RenameWorkspace { workspace_id, name } => {
             let renamed = rest.rename_workspace(&workspace_id, &name).await?;
-            AppEvent::WorkspaceRenamed {
+            RestAnswer::WorkspaceRenamed {
                 workspace_id: renamed.workspace_id,
                 name: renamed.new_name,
             }
         }
         RestCall::DeleteWorkspace { workspace_id } => {
             rest.delete_workspace(&workspace_id).await?;
-            AppEvent::WorkspaceDeleted { workspace_id }
+            RestAnswer::WorkspaceDeleted { workspace_id }
         }
         RestCall::AddModel {
             user_id,
             name,
             base_url,
             api_key,
-        } => AppEvent::ModelAdded(rest.add_model(&user_id, &name, &base_url, &api_key).await?),
+        } => RestAnswer::ModelAdded(rest.add_model(&user_id, &name, &base_url, &api_key).await?),
     })
 }

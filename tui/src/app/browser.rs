@@ -169,6 +169,7 @@ impl App {
         }
         let len = self.current_workspace().map_or(0, |w| w.chats.len());
         self.browser.chat = self.browser.chat.min(len.saturating_sub(1));
+        self.notice = Some("Chat deleted.".into());
     }
 }
 

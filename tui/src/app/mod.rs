@@ -123,27 +123,7 @@ pub enum RestCall {
 /// What the driver posts on the bus besides terminal input.
 #[derive(Debug, Clone)]
 pub enum AppEvent {
-    LoggedIn(LoginResponse),
-    ChatCreated {
-        workspace_id: String,
-        chat: ChatResponse,
-    },
-    ChatRenamed(ChatResponse),
-    ChatDeleted {
-        chat_id: String,
-    },
-    WorkspaceCreated {
-        workspace_id: String,
-        name: String,
-    },
-    WorkspaceRenamed {
-        workspace_id: String,
-        name: String,
-    },
-    WorkspaceDeleted {
-        workspace_id: String,
-    },
-    ModelAdded(ModelInfo),
+    Rest(RestAnswer),
     /// A REST call or a local effect (reading an upload) failed.
     Failed(String),
     Frame {
@@ -163,6 +143,19 @@ pub enum AppEvent {
         chat_id: String,
         action: ClientAction,
     },
+}
+
+/// The answer to a [`RestCall`].
+#[derive(Debug, Clone)]
+pub enum RestAnswer {
+    LoggedIn(LoginResponse),
+    ChatCreated { workspace_id: String, chat: ChatResponse },
+    ChatRenamed(ChatResponse),
+    ChatDeleted { chat_id: String },
+    WorkspaceCreated { workspace_id: String, name: String },
+    WorkspaceRenamed { workspace_id: String, name: String },
+    WorkspaceDeleted { workspace_id: String },
+    ModelAdded(ModelInfo),
 }
 
 pub struct App {
@@ -243,30 +236,7 @@ impl App {
 
     pub fn handle_event(&mut self, event: AppEvent) -> Vec<Command> {
         let mut commands = match event {
-            AppEvent::LoggedIn(login) => self.logged_in(login),
-            AppEvent::ChatCreated { workspace_id, chat } => self.chat_created(&workspace_id, chat),
-            AppEvent::ChatRenamed(chat) => {
-                self.browser_rename(&chat);
-                Vec::new()
-            }
-            AppEvent::ChatDeleted { chat_id } => {
-                self.browser_remove(&chat_id);
-                self.notice = Some("Chat deleted.".into());
-                Vec::new()
-            }
-            AppEvent::WorkspaceCreated { workspace_id, name } => {
-                self.workspace_created(workspace_id, name);
-                Vec::new()
-            }
-            AppEvent::WorkspaceRenamed { workspace_id, name } => {
-                self.workspace_renamed(&workspace_id, name);
-                Vec::new()
-            }
-            AppEvent::WorkspaceDeleted { workspace_id } => {
-                self.workspace_deleted(&workspace_id);
-                Vec::new()
-            }
-            AppEvent::ModelAdded(model) => self.model_added(model),
+            AppEvent::Rest(answer) => self.rest_answer(answer),
             AppEvent::Failed(error) => {
                 self.logging_in = false;
                 self.last_error = Some(error);
@@ -297,6 +267,20 @@ impl App {
         commands
     }
 
+    fn rest_answer(&mut self, answer: RestAnswer) -> Vec<Command> {
+        match answer {
+            RestAnswer::LoggedIn(login) => return self.logged_in(login),
+            RestAnswer::ChatCreated { workspace_id, chat } => return self.chat_created(&workspace_id, chat),
+            RestAnswer::ModelAdded(model) => self.model_added(model),
+            RestAnswer::ChatRenamed(chat) => self.browser_rename(&chat),
+            RestAnswer::ChatDeleted { chat_id } => self.browser_remove(&chat_id),
+            RestAnswer::WorkspaceCreated { workspace_id, name } => self.workspace_created(workspace_id, name),
+            RestAnswer::WorkspaceRenamed { workspace_id, name } => self.workspace_renamed(&workspace_id, name),
+            RestAnswer::WorkspaceDeleted { workspace_id } => self.workspace_deleted(&workspace_id),
+        }
+        Vec::new()
+    }
+
     /// Applies a frame of the open chat's socket; frames of a chat left behind are dropped.
     pub fn handle_server(&mut self, chat_id: &str, frame: ServerFrame) -> Vec<Command> {
         let Some(chat) = self.chat.as_mut().filter(|chat| chat.chat_id == chat_id) else {
@@ -314,6 +298,7 @@ impl App {
         }
         if outcome.chat_deleted {
             self.leave_chat();
+            self.browser_remove(chat_id);
             self.last_error = Some("This chat was deleted.".into());
             return vec![Command::Disconnect];
         }
@@ -378,14 +363,13 @@ impl App {
         self.open_chat(&chat_id)
     }
 
-    fn model_added(&mut self, model: ModelInfo) -> Vec<Command> {
+    fn model_added(&mut self, model: ModelInfo) {
         self.notice = Some(format!("Model {} added and chosen.", model.name));
         self.merge_models(vec![model.name.clone()]);
         self.model = Some(model.name.clone());
         if let Some(user) = self.user.as_mut() {
             user.models.push(model);
         }
-        Vec::new()
     }
 
     fn merge_models(&mut self, names: Vec<String>) {
