@@ -33,13 +33,19 @@ pub async fn run(driver: Driver, first: Vec<Command>) -> anyhow::Result<()> {
     outcome
 }
 
-/// ratatui's own hook leaves raw mode and the alternate screen; this one also gives the
-/// mouse and paste modes back before anything is printed.
+/// A panic on the UI thread restores the terminal (ratatui's own hook leaves raw mode and the
+/// alternate screen; this one also gives the mouse and paste modes back) before it is
+/// printed. A panic in a background task (the embedded server, a highlighter) is contained by
+/// tokio and the UI goes on, so it is logged instead of printed over the screen.
 fn install_panic_hook() {
     let ratatui_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let _ = execute!(std::io::stdout(), DisableMouseCapture, DisableBracketedPaste);
-        ratatui_hook(info);
+        if std::thread::current().name() == Some("main") {
+            let _ = execute!(std::io::stdout(), DisableMouseCapture, DisableBracketedPaste);
+            ratatui_hook(info);
+        } else {
+            tracing::error!(panic = %info, "a background task panicked");
+        }
     }));
 }
 
