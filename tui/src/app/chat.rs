@@ -3,7 +3,7 @@
 
 use kafka_protocol::ws::{
     BasedFile, ChatEvent, ClientAction, ConversationMessage, GetDiff, InitialPayload, ServerAction, ServerFrame,
-    TextFile, VersionDiff, VersionInfo, WorkspaceFile,
+    TextFile, VersionDiff, VersionInfo,
 };
 use ratatui::text::Line;
 use serde_json::Value;
@@ -84,7 +84,6 @@ pub struct ChatState {
     pub conversation: Vec<ConversationMessage>,
     pub text_files: Vec<TextFile>,
     pub based_files: Vec<BasedFile>,
-    pub workspace_files: Vec<WorkspaceFile>,
     pub focus: Pane,
     pub input: TextInput,
     /// Conversation lines scrolled back from the newest (0 follows new messages).
@@ -119,7 +118,6 @@ impl ChatState {
             conversation: Vec::new(),
             text_files: Vec::new(),
             based_files: Vec::new(),
-            workspace_files: Vec::new(),
             focus: Pane::Input,
             input: TextInput::default(),
             scroll_back: 0,
@@ -262,7 +260,6 @@ impl ChatState {
         self.conversation = payload.conversation;
         self.text_files = payload.chat_files_text;
         self.based_files = payload.chat_files_based;
-        self.workspace_files = payload.workspace_files;
         self.loaded = true;
         self.agent_done();
         if !selected_id.is_some_and(|id| self.select_file_id(&id)) {
