@@ -40,6 +40,7 @@ fn main() -> ExitCode {
     kafka_tui::highlight::set_background(cli.theme);
     let outcome = data_dir(&cli).and_then(|dir| {
         init_logging(&dir)?;
+        load_keys(&dir)?;
         let runtime = tokio::runtime::Runtime::new()?;
         runtime.block_on(run(cli, &dir))
     });
@@ -59,6 +60,16 @@ fn data_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
     };
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// `<data-dir>/keys.conf`, when there is one, rebinds keys (see `keymap::configure`).
+fn load_keys(dir: &Path) -> anyhow::Result<()> {
+    let path = dir.join("keys.conf");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => kafka_tui::keymap::configure(&text).map_err(|error| anyhow::anyhow!("{}: {error}", path.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(anyhow::anyhow!("{}: {error}", path.display())),
+    }
 }
 
 /// Logs go to `<data-dir>/kafka.log`: the terminal belongs to the UI.
