@@ -444,21 +444,37 @@ async fn get_diff_between_any_two_versions() {
     let mut ws = legacy(&server, &chat_id).await;
     let (file_id, versions) = based_file_with_two_versions(&server, &mut ws, &chat_id).await;
 
-    ws.send_json(&json!({"action": "get_diff", "file_id": file_id, "from_version_id": versions[0]})).await;
+    ws.send_json(&json!({"action": "get_diff", "file_id": file_id, "from_version_id": versions[0]}))
+        .await;
     let reply = ws.recv_json().await;
     assert_eq!(reply["action"], "diff");
     assert_eq!(reply["to_version_id"], versions[1].as_str());
     let diff = reply["diff"].as_str().unwrap();
-    assert!(diff.starts_with("--- flow.based\n+++ flow.based\n@@ -1,4 +1,4 @@\n"), "{diff}");
-    assert!(diff.contains("+    r = talk(\"Ask the name and age.\", True)\n"), "{diff}");
+    assert!(
+        diff.starts_with("--- flow.based\n+++ flow.based\n@@ -1,4 +1,4 @@\n"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("+    r = talk(\"Ask the name and age.\", True)\n"),
+        "{diff}"
+    );
 
     ws.send_json(&json!({"action": "get_diff", "file_id": file_id, "from_version_id": versions[1], "to_version_id": versions[1]})).await;
     assert_eq!(ws.recv_json().await["diff"], "");
 
     for (frame, expected) in [
-        (json!({"action": "get_diff", "file_id": file_id, "from_version_id": "nope"}), "Version not found."),
-        (json!({"action": "get_diff", "file_id": "other", "from_version_id": versions[0]}), "is not a version of file"),
-        (json!({"action": "get_diff", "file_id": file_id}), "missing field `from_version_id`"),
+        (
+            json!({"action": "get_diff", "file_id": file_id, "from_version_id": "nope"}),
+            "Version not found.",
+        ),
+        (
+            json!({"action": "get_diff", "file_id": "other", "from_version_id": versions[0]}),
+            "is not a version of file",
+        ),
+        (
+            json!({"action": "get_diff", "file_id": file_id}),
+            "missing field `from_version_id`",
+        ),
     ] {
         ws.send_json(&frame).await;
         let error = ws.recv_json().await["error"].as_str().unwrap().to_owned();

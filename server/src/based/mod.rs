@@ -1,90 +1,61 @@
-//! SCRATCH STAND-IN for the real Based validator (built elsewhere with the same API).
-//! It knows only two rules, enough to drive the agent's fix loop in tests:
-//! R6 (`while` is not allowed) and R1 (a `loop:` body holds exactly one statement).
+//! The Based toolchain: lexer, parser and validator for Brainbase's Based language
+//! (Python 3 plus `loop:` / `until` blocks), per `based-language.md`.
+//!
+//! [`validate`] returns every diagnostic, sorted by position. Rule codes:
+//!
+//! | code     | severity | checks |
+//! |----------|----------|--------|
+//! | `R1`     | error    | a `loop:` body holds exactly one statement, `name = talk(...)` |
+//! | `R2`     | error    | every `loop:` is followed by one or more `until` clauses at its indentation |
+//! | `R3`     | error    | an `until` condition is a single plain string literal (no f-string, concatenation, expression or v2 `as`) |
+//! | `R4`     | error    | an `until` comes right after a loop body or another `until` of the chain, at the loop's indentation |
+//! | `R6`     | error    | no `while` loops; conversations use `loop:` / `until` |
+//! | `R7`     | error    | no `loop`, `until` or `talk` inside a `def` body |
+//! | `R8`     | error    | Python syntax and structure: tokens, strings, escapes, f-strings, brackets, indentation, colons, `elif`, argument order, assignment targets, `break`/`continue` outside a loop, `return` outside a function or until body, nesting too deep |
+//! | `R9`     | error    | header shapes: exactly `loop:` and `until <condition>:` |
+//! | `W-talk` | warning  | `talk(...)` used outside a `loop:` body |
+//! | `W-bool` | warning  | lower-case `true` / `false` (parsed as names) |
+//! | `W-slug` | warning  | two conditions of one chain share the engine's 30-character dispatch slug |
+//!
+//! R5 (an until body is an ordinary block) is what allows `return`, `break`,
+//! `continue` and nested loops there, so it has no diagnostic of its own.
+//!
+//! Line conventions: a diagnostic sits on the offending statement; an unterminated
+//! string or unclosed bracket on the line where it starts; a mismatched closing
+//! bracket on the closer; R2 on the `loop:` line; R9 on the header line.
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Severity {
-    Error,
-    Warning,
-}
+mod ast;
+mod diagnostic;
+mod lexer;
+mod parser;
+mod validator;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
-    pub severity: Severity,
-    pub code: String,
-    pub message: String,
-    pub line: usize,
-    pub column: usize,
-    pub end_line: usize,
-    pub end_column: usize,
-}
+use std::collections::HashSet;
 
+pub use diagnostic::{Diagnostic, Severity, describe_for_model, render};
+
+/// All diagnostics for `source`, sorted by (line, column). Never panics.
 pub fn validate(source: &str) -> Vec<Diagnostic> {
-    let lines: Vec<&str> = source.lines().collect();
-    let mut diags = Vec::new();
-    for (index, line) in lines.iter().enumerate() {
-        let trimmed = line.trim_start();
-        let column = line.len() - trimmed.len() + 1;
-        if trimmed.starts_with("while ") || trimmed.starts_with("while(") {
-            diags.push(error(
-                "R6",
-                "`while` loops are not allowed; use `loop:` / `until`",
-                index + 1,
-                column,
-                line.len() + 1,
-            ));
-        }
-        if trimmed.trim_end() == "loop:"
-            && let Some(extra) = second_body_statement(&lines, index, column - 1)
-        {
-            let extra_column = lines[extra].len() - lines[extra].trim_start().len() + 1;
-            diags.push(error(
-                "R1",
-                "a `loop:` body holds exactly one `talk(...)` statement",
-                extra + 1,
-                extra_column,
-                lines[extra].len() + 1,
-            ));
-        }
-    }
-    diags
+    let lexed = lexer::tokenize(source);
+    let (body, syntax) = parser::parse(&lexed.tokens);
+    let rules = validator::check(&body);
+    // Parse errors on a line with a lexical error are consequences of it, and
+    // everything after an unclosed bracket or string is swallowed by it.
+    let lexical_lines: HashSet<usize> = lexed.diagnostics.iter().map(|d| d.line).collect();
+    let relevant = |d: &Diagnostic| lexed.swallowed_from.is_none_or(|p| d.start() < p);
+    let mut all = lexed.diagnostics;
+    all.extend(
+        syntax
+            .into_iter()
+            .filter(|d| !lexical_lines.contains(&d.line) && relevant(d)),
+    );
+    all.extend(rules.into_iter().filter(|d| relevant(d)));
+    all.sort_by_key(|d| (d.line, d.column));
+    all.dedup();
+    all
 }
 
-/// Index of the second statement line indented under the `loop:` at `loop_index`, if any.
-fn second_body_statement(lines: &[&str], loop_index: usize, loop_indent: usize) -> Option<usize> {
-    lines
-        .iter()
-        .enumerate()
-        .skip(loop_index + 1)
-        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        .take_while(|(_, l)| l.len() - l.trim_start().len() > loop_indent)
-        .nth(1)
-        .map(|(i, _)| i)
-}
-
-fn error(code: &str, message: &str, line: usize, column: usize, end_column: usize) -> Diagnostic {
-    Diagnostic {
-        severity: Severity::Error,
-        code: code.to_string(),
-        message: message.to_string(),
-        line,
-        column,
-        end_line: line,
-        end_column,
-    }
-}
-
+/// Whether any diagnostic is an error (warnings alone do not fail validation).
 pub fn has_errors(diags: &[Diagnostic]) -> bool {
     diags.iter().any(|d| d.severity == Severity::Error)
-}
-
-pub fn describe_for_model(source: &str, d: &Diagnostic) -> String {
-    let text = source.lines().nth(d.line.saturating_sub(1)).unwrap_or("");
-    format!(
-        "line {}, column {}: {} [{}]\n    {} | {}",
-        d.line, d.column, d.message, d.code, d.line, text
-    )
-}
-pub fn render(path: &str, _source: &str, d: &Diagnostic) -> String {
-    format!("{path}:{}:{}: error[{}]: {}", d.line, d.column, d.code, d.message)
 }

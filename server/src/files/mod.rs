@@ -136,9 +136,14 @@ impl Uploads {
     /// already gone, and leftover bytes are harmless.
     pub async fn remove_all(&self, stored: &[String]) {
         for path in stored {
-            if let Err(error) = self.remove(path).await {
-                tracing::warn!(%path, %error, "could not remove uploaded bytes");
-            }
+            self.discard(path).await;
+        }
+    }
+
+    /// Removes one stored file, logging a failure (see `remove_all`).
+    pub async fn discard(&self, stored: &str) {
+        if let Err(error) = self.remove(stored).await {
+            tracing::warn!(path = stored, %error, "could not remove uploaded bytes");
         }
     }
 

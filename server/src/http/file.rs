@@ -120,7 +120,7 @@ async fn upload(state: &SharedState, form: Result<Form, ApiError>) -> Result<Fil
 async fn delete_file(state: &SharedState, file_id: &str) -> Result<Detail, ApiError> {
     let file = state.store.delete_file(file_id).await?;
     if !file.path.is_empty() {
-        state.uploads.remove_all(&[file.path.clone()]).await;
+        state.uploads.discard(&file.path).await;
     }
     if let Some(chat_id) = &file.chat_id {
         state.hub.publish(
@@ -158,10 +158,10 @@ async fn rename_file(state: &SharedState, form: Result<Form, ApiError>) -> Resul
     };
     if let Err(error) = state.store.rename_file(&file.id, &new_name, &new_path).await {
         // Put the bytes back where the unchanged row says they are.
-        if !file.path.is_empty() {
-            if let Err(undo) = state.uploads.rename(&new_path, &file.id, &file.filename).await {
-                tracing::error!(file_id = %file.id, %undo, "could not move renamed bytes back");
-            }
+        if !file.path.is_empty()
+            && let Err(undo) = state.uploads.rename(&new_path, &file.id, &file.filename).await
+        {
+            tracing::error!(file_id = %file.id, %undo, "could not move renamed bytes back");
         }
         return Err(error.into());
     }

@@ -138,7 +138,7 @@ async fn upload_file(session: &Session, upload: UploadFile) {
             }
         }
         Err(error) => {
-            state.uploads.remove_all(&[uploads[0].0.file.path.clone()]).await;
+            state.uploads.discard(&uploads[0].0.file.path).await;
             store_error(session, error).await;
         }
     }
@@ -214,7 +214,7 @@ async fn delete_file(session: &Session, delete: DeleteFile) {
     match deleted {
         Ok((file, message)) => {
             if !file.path.is_empty() {
-                state.uploads.remove_all(&[file.path.clone()]).await;
+                state.uploads.discard(&file.path).await;
             }
             let reply = ServerAction::FileDeleted {
                 message: DeletedMessage {
