@@ -220,3 +220,21 @@ fn the_wheel_scrolls_the_pane_under_the_pointer() {
         Some(kafka_tui::app::Pane::Conversation)
     );
 }
+
+#[test]
+fn long_lines_scroll_sideways_and_a_new_file_starts_at_the_left() {
+    let mut app = fixtures::chat_with(fixtures::CODE);
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Char('l'));
+    assert_eq!(app.chat.as_ref().unwrap().code_left, 16);
+    key(&mut app, KeyCode::Char('h'));
+    assert_eq!(app.chat.as_ref().unwrap().code_left, 8);
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Down);
+    assert_eq!(
+        app.chat.as_ref().unwrap().code_left,
+        0,
+        "another file starts at column 0"
+    );
+}

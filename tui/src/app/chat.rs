@@ -27,6 +27,8 @@ pub const PANES: [Pane; 4] = [Pane::Input, Pane::Conversation, Pane::Files, Pane
 
 /// Lines one PgUp / PgDn moves.
 pub const PAGE: usize = 15;
+/// Columns one ← / → moves the code.
+pub const SIDE_STEP: usize = 8;
 
 /// An entry of the files pane: the chat's `.based` files first, then its context files.
 #[derive(Debug, Clone, Copy)]
@@ -91,6 +93,8 @@ pub struct ChatState {
     pub selected_file: usize,
     /// First code line shown.
     pub code_top: usize,
+    /// Columns of code scrolled off to the left (long lines are clipped, not wrapped).
+    pub code_left: usize,
     pub versions: Option<VersionsView>,
     pub agent_busy: bool,
     pub progress: Option<String>,
@@ -123,6 +127,7 @@ impl ChatState {
             scroll_back: 0,
             selected_file: 0,
             code_top: 0,
+            code_left: 0,
             versions: None,
             agent_busy: false,
             progress: None,
@@ -202,6 +207,11 @@ impl ChatState {
         }
     }
 
+    /// Scrolls the code sideways by [`SIDE_STEP`] columns.
+    pub fn scroll_sideways(&mut self, right: bool) {
+        self.code_left = shift(self.code_left, SIDE_STEP, right);
+    }
+
     fn shown_line_count(&self) -> usize {
         match self.selected_entry() {
             Some(FileEntry::Based(file)) => file.latest_content.lines().count(),
@@ -214,6 +224,7 @@ impl ChatState {
         if index != self.selected_file {
             self.selected_file = index;
             self.code_top = 0;
+            self.code_left = 0;
             self.versions = None;
         }
     }

@@ -182,6 +182,7 @@ impl App {
             Action::NextPane | Action::PrevPane => chat.cycle_focus(action == Action::NextPane),
             Action::Back => return self.chat_back(),
             Action::Up | Action::Down => return self.chat_move(action == Action::Down),
+            Action::Left | Action::Right => chat.scroll_sideways(action == Action::Right),
             Action::PageUp => chat.scroll(-(PAGE as isize)),
             Action::PageDown => chat.scroll(PAGE as isize),
             Action::Open => return self.chat_open(),
