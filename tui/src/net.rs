@@ -38,6 +38,7 @@ impl Rest {
     pub async fn login(&self, email: &str) -> Result<LoginResponse, String> {
         let request = self.http.post(self.url("/auth/login")).json(&LoginRequest {
             email: email.to_owned(),
+            password: None,
         });
         answer(request).await
     }
