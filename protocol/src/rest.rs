@@ -40,6 +40,9 @@ pub struct Health {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct LoginRequest {
     pub email: String,
+    /// Needed once the account has a password (`POST /auth/password`); ignored otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
 }
 
 /// `POST /auth/login` response: the user with everything they own.
@@ -51,6 +54,20 @@ pub struct LoginResponse {
     pub workspaces: Vec<WorkspaceSummary>,
     #[serde(default)]
     pub models: Vec<ModelInfo>,
+    /// Bearer token for `Authorization: Bearer …` and the WebSocket's `?token=`. Absent from
+    /// the original's responses, so optional for clients that talk to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// When `token` stops working (ISO 8601, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_expires_at: Option<String>,
+}
+
+/// `POST /auth/password` body: sets (or changes) the account's password. Needs a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PasswordRequest {
+    pub password: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

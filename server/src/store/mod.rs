@@ -66,7 +66,10 @@ impl Store {
     }
 
     async fn begin(&self) -> StoreResult<Tx> {
-        Ok(self.pool.begin().await?)
+        // IMMEDIATE takes the write lock at BEGIN: a deferred transaction that reads, then writes,
+        // fails with "database is locked" when another writer got there first (busy_timeout
+        // cannot help an upgrade), whereas IMMEDIATE waits its turn.
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// Runs `PRAGMA foreign_key_check`; the number of violations (0 in a healthy database).

@@ -137,6 +137,8 @@ impl Store {
             email,
             workspaces,
             models,
+            token: None,
+            token_expires_at: None,
         })
     }
 }

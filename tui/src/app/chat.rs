@@ -1,0 +1,566 @@
+//! The open chat: its content as the socket reported it, what is selected and scrolled, and
+//! how each server frame changes it.
+
+use kafka_protocol::ws::{
+    BasedFile, ChatEvent, ClientAction, ConversationMessage, GetDiff, InitialPayload, ServerAction, ServerFrame,
+    TextFile, VersionDiff, VersionInfo,
+};
+use ratatui::text::Line;
+use serde_json::Value;
+
+use super::Command;
+use super::browser::step;
+use crate::diff::ParsedDiff;
+use crate::highlight;
+use crate::text_input::TextInput;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Input,
+    Conversation,
+    Files,
+    Code,
+}
+
+/// Tab order.
+pub const PANES: [Pane; 4] = [Pane::Input, Pane::Conversation, Pane::Files, Pane::Code];
+
+/// Lines one PgUp / PgDn moves.
+pub const PAGE: usize = 15;
+/// Columns one ← / → moves the code.
+pub const SIDE_STEP: usize = 8;
+
+/// An entry of the files pane: the chat's `.based` files first, then its context files.
+#[derive(Debug, Clone, Copy)]
+pub enum FileEntry<'a> {
+    Based(&'a BasedFile),
+    Text(&'a TextFile),
+}
+
+impl FileEntry<'_> {
+    pub fn name(&self) -> &str {
+        match self {
+            FileEntry::Based(file) => &file.name,
+            FileEntry::Text(file) => &file.name,
+        }
+    }
+
+    pub fn file_id(&self) -> &str {
+        match self {
+            FileEntry::Based(file) => &file.file_id,
+            FileEntry::Text(file) => &file.file_id,
+        }
+    }
+}
+
+/// A diff the server sent, parsed, with its lines highlighted once.
+#[derive(Debug, Clone)]
+pub struct ShownDiff {
+    pub from_version_id: String,
+    pub to_version_id: String,
+    pub parsed: ParsedDiff,
+    /// The highlighted text of each row (same index as `parsed.rows`).
+    pub lines: Vec<Line<'static>>,
+}
+
+/// The versions list and diff of one `.based` file.
+#[derive(Debug, Clone)]
+pub struct VersionsView {
+    pub file_id: String,
+    /// Index into the file's versions (oldest first).
+    pub selected: usize,
+    /// The version to compare from (`b`); without it the selected one is compared with the latest.
+    pub base: Option<usize>,
+    pub diff: Option<ShownDiff>,
+    /// First diff row shown.
+    pub diff_top: usize,
+}
+
+#[derive(Debug)]
+pub struct ChatState {
+    pub chat_id: String,
+    pub name: String,
+    pub workspace_id: String,
+    /// False until the initial payload arrived.
+    pub loaded: bool,
+    pub conversation: Vec<ConversationMessage>,
+    pub text_files: Vec<TextFile>,
+    pub based_files: Vec<BasedFile>,
+    pub focus: Pane,
+    pub input: TextInput,
+    /// Conversation lines scrolled back from the newest (0 follows new messages).
+    pub scroll_back: usize,
+    pub selected_file: usize,
+    /// First code line shown.
+    pub code_top: usize,
+    /// Columns of code scrolled off to the left (long lines are clipped, not wrapped).
+    pub code_left: usize,
+    pub versions: Option<VersionsView>,
+    pub agent_busy: bool,
+    pub progress: Option<String>,
+    /// A file the agent just wrote, to select once its event arrives.
+    follow_file: Option<String>,
+}
+
+/// What applying a frame means beyond the chat itself.
+#[derive(Debug, Default)]
+pub struct FrameOutcome {
+    pub models: Option<Vec<String>>,
+    pub error: Option<String>,
+    pub notice: Option<String>,
+    pub chat_deleted: bool,
+    pub commands: Vec<Command>,
+}
+
+impl ChatState {
+    pub fn new(chat_id: &str, name: &str) -> Self {
+        ChatState {
+            chat_id: chat_id.to_owned(),
+            name: name.to_owned(),
+            workspace_id: String::new(),
+            loaded: false,
+            conversation: Vec::new(),
+            text_files: Vec::new(),
+            based_files: Vec::new(),
+            focus: Pane::Input,
+            input: TextInput::default(),
+            scroll_back: 0,
+            selected_file: 0,
+            code_top: 0,
+            code_left: 0,
+            versions: None,
+            agent_busy: false,
+            progress: None,
+            follow_file: None,
+        }
+    }
+
+    pub fn files(&self) -> Vec<FileEntry<'_>> {
+        let based = self.based_files.iter().map(FileEntry::Based);
+        based.chain(self.text_files.iter().map(FileEntry::Text)).collect()
+    }
+
+    pub fn selected_entry(&self) -> Option<FileEntry<'_>> {
+        self.files().get(self.selected_file).copied()
+    }
+
+    pub fn selected_based(&self) -> Option<&BasedFile> {
+        match self.selected_entry()? {
+            FileEntry::Based(file) => Some(file),
+            FileEntry::Text(_) => None,
+        }
+    }
+
+    pub fn versions_file(&self) -> Option<&BasedFile> {
+        let view = self.versions.as_ref()?;
+        self.based_files.iter().find(|file| file.file_id == view.file_id)
+    }
+
+    /// The text the code pane shows: `(cache key, text, is .based code)`.
+    pub fn shown_text(&self) -> Option<(u64, &str, bool)> {
+        match self.selected_entry()? {
+            FileEntry::Based(file) => Some((
+                highlight::content_key(&file.latest_content),
+                file.latest_content.as_str(),
+                true,
+            )),
+            // Offset so a context file never shares a key with equal `.based` content.
+            FileEntry::Text(file) => Some((
+                highlight::content_key(&file.content).wrapping_add(1),
+                file.content.as_str(),
+                false,
+            )),
+        }
+    }
+
+    pub fn cycle_focus(&mut self, forward: bool) {
+        let at = PANES.iter().position(|pane| *pane == self.focus).unwrap_or(0);
+        let next = if forward {
+            (at + 1) % PANES.len()
+        } else {
+            (at + PANES.len() - 1) % PANES.len()
+        };
+        self.focus = PANES[next];
+    }
+
+    /// Scrolls the focused pane (the conversation when the input has focus).
+    pub fn scroll(&mut self, lines_down: isize) {
+        self.scroll_pane(self.focus, lines_down);
+    }
+
+    /// Scrolls one pane, wherever the focus is (the mouse wheel scrolls the pane under it).
+    pub fn scroll_pane(&mut self, pane: Pane, lines_down: isize) {
+        let down = lines_down > 0;
+        let amount = lines_down.unsigned_abs();
+        match (pane, self.versions.as_mut()) {
+            (Pane::Code, Some(view)) => view.diff_top = shift(view.diff_top, amount, down),
+            (Pane::Code, None) => {
+                let last = self.shown_line_count().saturating_sub(1);
+                self.code_top = shift(self.code_top, amount, down).min(last);
+            }
+            (Pane::Files, _) => {
+                for _ in 0..amount {
+                    self.select_file(step(self.selected_file, self.files().len(), down));
+                }
+            }
+            _ => self.scroll_back = shift(self.scroll_back, amount, !down),
+        }
+    }
+
+    /// Scrolls the code sideways by [`SIDE_STEP`] columns.
+    pub fn scroll_sideways(&mut self, right: bool) {
+        self.code_left = shift(self.code_left, SIDE_STEP, right);
+    }
+
+    fn shown_line_count(&self) -> usize {
+        match self.selected_entry() {
+            Some(FileEntry::Based(file)) => file.latest_content.lines().count(),
+            Some(FileEntry::Text(file)) => file.content.lines().count(),
+            None => 0,
+        }
+    }
+
+    pub fn select_file(&mut self, index: usize) {
+        if index != self.selected_file {
+            self.selected_file = index;
+            self.code_top = 0;
+            self.code_left = 0;
+            self.versions = None;
+        }
+    }
+
+    fn select_file_id(&mut self, file_id: &str) -> bool {
+        match self.files().iter().position(|entry| entry.file_id() == file_id) {
+            Some(index) => {
+                self.select_file(index);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn apply_frame(&mut self, frame: ServerFrame) -> FrameOutcome {
+        match frame {
+            ServerFrame::Initial(payload) => self.load(*payload),
+            ServerFrame::Event(event) => self.apply_event(event),
+            ServerFrame::Action(action) => self.apply_action(action),
+            ServerFrame::Error(error) => {
+                self.agent_done();
+                FrameOutcome {
+                    error: Some(error.error),
+                    ..FrameOutcome::default()
+                }
+            }
+            // A plain text frame is the agent's answer in chat mode; the message itself comes
+            // as a `message_added` event.
+            ServerFrame::Text(_) => {
+                self.agent_done();
+                FrameOutcome::default()
+            }
+        }
+    }
+
+    /// Takes the initial payload, on first connect and after every reconnect. The input,
+    /// focus and selection (by file) are the user's and stay.
+    fn load(&mut self, payload: InitialPayload) -> FrameOutcome {
+        let selected_id = self.selected_entry().map(|entry| entry.file_id().to_owned());
+        if !payload.chat_name.is_empty() {
+            self.name = payload.chat_name;
+        }
+        self.workspace_id = payload.workspace_id;
+        self.conversation = payload.conversation;
+        self.text_files = payload.chat_files_text;
+        self.based_files = payload.chat_files_based;
+        self.loaded = true;
+        self.agent_done();
+        if !selected_id.is_some_and(|id| self.select_file_id(&id)) {
+            self.selected_file = self.selected_file.min(self.files().len().saturating_sub(1));
+        }
+        FrameOutcome {
+            models: Some(payload.models),
+            ..FrameOutcome::default()
+        }
+    }
+
+    fn agent_done(&mut self) {
+        self.agent_busy = false;
+        self.progress = None;
+    }
+
+    fn apply_event(&mut self, event: ChatEvent) -> FrameOutcome {
+        let mut outcome = FrameOutcome::default();
+        match event {
+            ChatEvent::MessageAdded { message, .. } => self.conversation.push(message),
+            ChatEvent::TextFileAdded { file } => self.text_files.push(file),
+            ChatEvent::BasedFileAdded { file } => self.add_based_file(file),
+            ChatEvent::VersionAdded {
+                file_id,
+                version_id,
+                timestamp,
+                content,
+                ..
+            } => {
+                outcome.commands = self.add_version(&file_id, version_id, timestamp, content);
+            }
+            ChatEvent::FileDeleted { file_id, filename } => {
+                self.remove_file(&file_id);
+                outcome.notice = Some(format!("{filename} deleted."));
+            }
+            ChatEvent::AgentProgress { stage, label } if stage == "done" => {
+                self.progress = Some(label);
+            }
+            ChatEvent::AgentProgress { label, .. } => {
+                self.agent_busy = true;
+                self.progress = Some(label);
+            }
+            ChatEvent::ChatRenamed { name } => self.name = name,
+            ChatEvent::ChatDeleted => outcome.chat_deleted = true,
+        }
+        outcome
+    }
+
+    fn add_based_file(&mut self, file: BasedFile) {
+        if self.based_files.iter().any(|known| known.file_id == file.file_id) {
+            return;
+        }
+        let file_id = file.file_id.clone();
+        self.based_files.push(file);
+        if self.follow_file.as_deref() == Some(file_id.as_str()) || self.based_files.len() == 1 {
+            self.follow_file = None;
+            // Indices after the new one shifted; select by ID.
+            self.selected_file = usize::MAX;
+            self.select_file_id(&file_id);
+        }
+    }
+
+    /// Records a new latest version. The older versions' diffs (to the latest) are stale now,
+    /// so they are asked for again.
+    fn add_version(&mut self, file_id: &str, version_id: String, timestamp: String, content: String) -> Vec<Command> {
+        let Some(file) = self.based_files.iter_mut().find(|file| file.file_id == file_id) else {
+            return Vec::new();
+        };
+        file.latest_content = content;
+        file.versions.push(VersionInfo {
+            version_id: version_id.clone(),
+            timestamp,
+            diff: String::new(),
+        });
+        let mut commands: Vec<Command> = file.versions[..file.versions.len() - 1]
+            .iter()
+            .map(|version| get_diff(file_id, &version.version_id, None))
+            .collect();
+        if let Some(view) = self.versions.as_mut().filter(|view| view.file_id == file_id) {
+            view.selected = view.selected.min(file.versions.len().saturating_sub(1));
+            commands.extend(self.request_diff());
+        }
+        commands
+    }
+
+    fn remove_file(&mut self, file_id: &str) {
+        let selected_id = self.selected_entry().map(|entry| entry.file_id().to_owned());
+        self.based_files.retain(|file| file.file_id != file_id);
+        self.text_files.retain(|file| file.file_id != file_id);
+        if self.versions.as_ref().is_some_and(|view| view.file_id == file_id) {
+            self.versions = None;
+        }
+        if selected_id.as_deref() == Some(file_id) {
+            self.code_top = 0;
+        }
+        self.selected_file = self.selected_file.min(self.files().len().saturating_sub(1));
+    }
+
+    fn apply_action(&mut self, action: ServerAction) -> FrameOutcome {
+        let mut outcome = FrameOutcome::default();
+        match action {
+            ServerAction::AgentResponse(response) => {
+                self.agent_done();
+                if !self.select_file_id(&response.id) {
+                    self.follow_file = Some(response.id);
+                }
+                self.code_top = 0;
+            }
+            ServerAction::RevertComplete { message } => {
+                outcome.notice = message.content.message.or(Some("Reverted.".into()));
+            }
+            ServerAction::Diff(diff) => self.take_diff(diff),
+            // Their effects arrive as events, from whichever client caused them.
+            ServerAction::FileUploaded { .. } | ServerAction::FileDeleted { .. } => {}
+        }
+        outcome
+    }
+
+    /// A diff arrived: if it leads to the latest version it refreshes that version's counts;
+    /// if it is the one the versions view asked for, the view shows it.
+    fn take_diff(&mut self, diff: VersionDiff) {
+        if let Some(file) = self.based_files.iter_mut().find(|file| file.file_id == diff.file_id) {
+            let latest = file.versions.last().map(|v| v.version_id.clone());
+            let leads_to_latest = latest.as_deref() == Some(diff.to_version_id.as_str());
+            let from = file.versions.iter_mut().find(|v| v.version_id == diff.from_version_id);
+            if let (true, Some(version)) = (leads_to_latest, from) {
+                version.diff = diff.diff.clone();
+            }
+        }
+        let wanted = self.wanted_diff();
+        let Some(view) = self.versions.as_mut() else { return };
+        let matches = wanted
+            .is_some_and(|(from, to)| from == diff.from_version_id && to.is_none_or(|to| to == diff.to_version_id));
+        if view.file_id == diff.file_id && matches {
+            let parsed = ParsedDiff::parse(&diff.diff);
+            let text: Vec<&str> = parsed.rows.iter().map(|row| row.text.as_str()).collect();
+            let mut lines = highlight::highlight(&text.join("\n"));
+            // A trailing empty row yields no line of its own when highlighted.
+            lines.resize(parsed.rows.len(), Line::default());
+            view.diff_top = parsed.hunk_starts.first().copied().unwrap_or(0);
+            view.diff = Some(ShownDiff {
+                from_version_id: diff.from_version_id,
+                to_version_id: diff.to_version_id,
+                parsed,
+                lines,
+            });
+        }
+    }
+
+    /// The diff the versions view shows: from the base (or the selected version) to the
+    /// selected version (or the latest).
+    fn wanted_diff(&self) -> Option<(String, Option<String>)> {
+        let view = self.versions.as_ref()?;
+        let versions = &self.versions_file()?.versions;
+        let selected = versions.get(view.selected)?.version_id.clone();
+        match view.base.and_then(|base| versions.get(base)) {
+            Some(base) => Some((base.version_id.clone(), Some(selected))),
+            None => Some((selected, None)),
+        }
+    }
+
+    pub fn request_diff(&self) -> Vec<Command> {
+        let (Some(view), Some((from, to))) = (self.versions.as_ref(), self.wanted_diff()) else {
+            return Vec::new();
+        };
+        vec![get_diff(&view.file_id, &from, to)]
+    }
+
+    /// Opens the versions of the selected `.based` file, the version before the latest
+    /// selected (the most recent change).
+    pub fn open_versions(&mut self) -> Vec<Command> {
+        let Some(file) = self.selected_based() else {
+            return Vec::new();
+        };
+        self.versions = Some(VersionsView {
+            file_id: file.file_id.clone(),
+            selected: file.versions.len().saturating_sub(2),
+            base: None,
+            diff: None,
+            diff_top: 0,
+        });
+        self.focus = Pane::Code;
+        self.request_diff()
+    }
+
+    pub fn select_version(&mut self, down: bool) -> Vec<Command> {
+        let count = self.versions_file().map_or(0, |file| file.versions.len());
+        let Some(view) = self.versions.as_mut() else {
+            return Vec::new();
+        };
+        let next = step(view.selected, count, down);
+        if next == view.selected {
+            return Vec::new();
+        }
+        view.selected = next;
+        view.diff = None;
+        self.request_diff()
+    }
+
+    /// Marks the selected version as the one to compare from, or clears the mark.
+    pub fn toggle_base(&mut self) -> Vec<Command> {
+        let Some(view) = self.versions.as_mut() else {
+            return Vec::new();
+        };
+        view.base = if view.base == Some(view.selected) {
+            None
+        } else {
+            Some(view.selected)
+        };
+        view.diff = None;
+        self.request_diff()
+    }
+
+    pub fn jump_hunk(&mut self, forward: bool) {
+        let Some(view) = self.versions.as_mut() else { return };
+        let Some(diff) = view.diff.as_ref() else { return };
+        let target = if forward {
+            diff.parsed.next_hunk(view.diff_top)
+        } else {
+            diff.parsed.previous_hunk(view.diff_top)
+        };
+        if let Some(row) = target {
+            view.diff_top = row;
+        }
+    }
+}
+
+fn get_diff(file_id: &str, from: &str, to: Option<String>) -> Command {
+    Command::Send(ClientAction::GetDiff(GetDiff {
+        file_id: file_id.to_owned(),
+        from_version_id: from.to_owned(),
+        to_version_id: to,
+    }))
+}
+
+fn shift(value: usize, amount: usize, increase: bool) -> usize {
+    if increase {
+        value.saturating_add(amount)
+    } else {
+        value.saturating_sub(amount)
+    }
+}
+
+/// A message as plain text.
+pub fn message_text(message: &ConversationMessage) -> String {
+    match &message.content {
+        Value::String(text) => text.clone(),
+        Value::Object(fields) => ["based_content", "filename", "based_filename"]
+            .iter()
+            .find_map(|key| fields.get(*key).and_then(Value::as_str))
+            .unwrap_or_default()
+            .to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// What `y` copies from a message: its last fenced code block if it has one, else all of it.
+pub fn copyable(message: &ConversationMessage) -> String {
+    let text = message_text(message);
+    let blocks: Vec<&str> = text.split("```").collect();
+    // Odd pieces sit between an opening and a closing fence; the first line names the language.
+    let last_block = blocks
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(index, _)| index % 2 == 1 && index + 1 < blocks.len())
+        .map(|(_, block)| block.split_once('\n').map_or(*block, |(_, code)| code));
+    last_block.map_or(text.clone(), str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(content: &str) -> ConversationMessage {
+        ConversationMessage {
+            role: "assistant".into(),
+            kind: "text".into(),
+            content: Value::String(content.into()),
+        }
+    }
+
+    #[test]
+    fn copy_takes_the_last_code_block_or_the_whole_text() {
+        let answer = text("Try this:\n```based\nsay(\"a\")\n```\nor\n```\nsay(\"b\")\n```\ndone");
+        assert_eq!(copyable(&answer), "say(\"b\")\n");
+        assert_eq!(copyable(&text("no code here")), "no code here");
+        assert_eq!(
+            copyable(&text("unclosed ```based\nsay(1)")),
+            "unclosed ```based\nsay(1)"
+        );
+    }
+}

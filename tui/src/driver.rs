@@ -1,0 +1,161 @@
+//! The driver: owns the app state and the network handles, feeds the state keys and bus
+//! events, and carries out the commands the state returns. The terminal loop (`terminal.rs`)
+//! and the end-to-end tests drive the same `Driver`.
+
+use base64::Engine;
+use crossterm::event::KeyEvent;
+use kafka_protocol::ws::{ClientAction, UploadFile};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+use crate::app::{App, AppEvent, Command, RestAnswer, RestCall};
+use crate::highlight;
+use crate::net::{ChatSocket, Rest};
+
+pub struct Driver {
+    pub app: App,
+    rest: Rest,
+    socket: Option<ChatSocket>,
+    bus: UnboundedSender<AppEvent>,
+    events: UnboundedReceiver<AppEvent>,
+    /// Text put on the clipboard, for the terminal loop to emit as OSC 52.
+    pub clipboard: Vec<String>,
+}
+
+impl Driver {
+    pub fn new(app: App, rest: Rest) -> Self {
+        let (bus, events) = unbounded_channel();
+        Driver {
+            app,
+            rest,
+            socket: None,
+            bus,
+            events,
+            clipboard: Vec::new(),
+        }
+    }
+
+    pub fn key(&mut self, key: KeyEvent) {
+        let commands = self.app.handle_key(key);
+        self.execute(commands);
+    }
+
+    pub fn event(&mut self, event: AppEvent) {
+        let commands = self.app.handle_event(event);
+        self.execute(commands);
+    }
+
+    /// The next bus event (never `None`: the driver holds a sender itself).
+    pub async fn next_event(&mut self) -> Option<AppEvent> {
+        self.events.recv().await
+    }
+
+    pub fn execute(&mut self, commands: Vec<Command>) {
+        for command in commands {
+            self.run(command);
+        }
+    }
+
+    fn run(&mut self, command: Command) {
+        match command {
+            Command::Connect { chat_id } => {
+                let url = self.rest.ws_url(&chat_id);
+                self.socket = Some(ChatSocket::open(url, chat_id, self.bus.clone()));
+            }
+            Command::Disconnect => self.socket = None,
+            Command::Send(action) => self.send(&action),
+            Command::Upload { path } => self.upload(path),
+            Command::Copy(text) => self.clipboard.push(text),
+            Command::Highlight { key, text } => {
+                let bus = self.bus.clone();
+                tokio::task::spawn_blocking(move || {
+                    let lines = highlight::highlight(&text);
+                    let _ = bus.send(AppEvent::Highlighted { key, lines });
+                });
+            }
+            Command::Rest(call) => self.spawn_rest(call),
+        }
+    }
+
+    fn send(&mut self, action: &ClientAction) {
+        match (self.socket.as_ref(), serde_json::to_string(action)) {
+            (Some(socket), Ok(text)) => socket.send(text),
+            _ => self.app.last_error = Some("No chat is open.".into()),
+        }
+    }
+
+    /// Reads the file off the UI loop; the app sends it once read.
+    fn upload(&mut self, path: std::path::PathBuf) {
+        let Some(chat_id) = self.app.chat.as_ref().map(|chat| chat.chat_id.clone()) else {
+            self.app.last_error = Some("No chat is open.".into());
+            return;
+        };
+        let bus = self.bus.clone();
+        tokio::spawn(async move {
+            let event = match tokio::fs::read(&path).await {
+                Ok(bytes) => AppEvent::UploadReady {
+                    chat_id,
+                    action: ClientAction::UploadFile(UploadFile {
+                        filename: path
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                        file_data: base64::engine::general_purpose::STANDARD.encode(bytes),
+                    }),
+                },
+                Err(error) => AppEvent::Failed(format!("Cannot read {}: {error}", path.display())),
+            };
+            let _ = bus.send(event);
+        });
+    }
+
+    fn spawn_rest(&self, call: RestCall) {
+        let rest = self.rest.clone();
+        let bus = self.bus.clone();
+        tokio::spawn(async move {
+            let event = rest_answer(&rest, call)
+                .await
+                .map_or_else(AppEvent::Failed, AppEvent::Rest);
+            let _ = bus.send(event);
+        });
+    }
+}
+
+async fn rest_answer(rest: &Rest, call: RestCall) -> Result<RestAnswer, String> {
+    Ok(match call {
+        RestCall::Login { email } => RestAnswer::LoggedIn(rest.login(&email).await?),
+        RestCall::NewChat {
+            user_id,
+            workspace_id,
+            name,
+        } => RestAnswer::ChatCreated {
+            chat: rest.new_chat(&user_id, &workspace_id, &name).await?,
+            workspace_id,
+        },
+        RestCall::RenameChat { chat_id, name } => RestAnswer::ChatRenamed(rest.rename_chat(&chat_id, &name).await?),
+        RestCall::DeleteChat { chat_id } => {
+            rest.delete_chat(&chat_id).await?;
+            RestAnswer::ChatDeleted { chat_id }
+        }
+        RestCall::NewWorkspace { owner_id, name } => RestAnswer::WorkspaceCreated {
+            workspace_id: rest.new_workspace(&owner_id, &name).await?.workspace_id,
+            name,
+        },
+        RestCall::RenameWorkspace { workspace_id, name } => {
+            let renamed = rest.rename_workspace(&workspace_id, &name).await?;
+            RestAnswer::WorkspaceRenamed {
+                workspace_id: renamed.workspace_id,
+                name: renamed.new_name,
+            }
+        }
+        RestCall::DeleteWorkspace { workspace_id } => {
+            rest.delete_workspace(&workspace_id).await?;
+            RestAnswer::WorkspaceDeleted { workspace_id }
+        }
+        RestCall::AddModel {
+            user_id,
+            name,
+            base_url,
+            api_key,
+        } => RestAnswer::ModelAdded(rest.add_model(&user_id, &name, &base_url, &api_key).await?),
+    })
+}

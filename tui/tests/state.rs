@@ -1,0 +1,240 @@
+//! The app's update functions alone: keys and frames in, state and commands out.
+
+mod fixtures;
+
+use crossterm::event::KeyCode;
+use fixtures::{CHAT_ID, FILE_ID, key};
+use kafka_protocol::ws::{
+    AgentResponse, BasedFile, BasedFileContent, ChatEvent, ClientAction, Message, ServerAction, ServerFrame,
+};
+use kafka_tui::app::{App, AppEvent, Command, Connection, Popup};
+
+fn frame(app: &mut App, frame: ServerFrame) -> Vec<Command> {
+    app.handle_event(AppEvent::Frame {
+        chat_id: CHAT_ID.into(),
+        frame,
+    })
+}
+
+fn type_and_send(app: &mut App, text: &str) -> Vec<Command> {
+    app.paste(text);
+    app.handle_key(crossterm::event::KeyEvent::from(KeyCode::Enter))
+}
+
+#[test]
+fn enter_sends_a_new_message_with_the_model_mode_and_file() {
+    let mut app = fixtures::chat_with(fixtures::CODE);
+    let commands = type_and_send(&mut app, "Add a goodbye");
+    let [Command::Send(ClientAction::NewMessage(message))] = commands.as_slice() else {
+        panic!("{commands:?}");
+    };
+    assert_eq!(message.model, "gpt-4o");
+    assert_eq!(message.prompt, "Add a goodbye");
+    assert!(message.is_chat_or_composer, "composer mode by default");
+    assert!(!message.is_first_prompt, "the chat has a file already");
+    assert_eq!(message.selected_filename.as_deref(), Some("booking.based"));
+    let chat = app.chat.as_ref().unwrap();
+    assert!(chat.agent_busy && chat.input.is_blank());
+
+    // Chat mode: the agent answers in text.
+    frame(&mut app, ServerFrame::Text("ok".into()));
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('c'));
+    key(&mut app, KeyCode::Enter);
+    let commands = type_and_send(&mut app, "Why?");
+    let [Command::Send(ClientAction::NewMessage(message))] = commands.as_slice() else {
+        panic!("{commands:?}");
+    };
+    assert!(!message.is_chat_or_composer);
+}
+
+#[test]
+fn a_message_is_kept_when_it_cannot_be_sent() {
+    let mut app = fixtures::chat();
+    app.handle_event(AppEvent::Connection {
+        chat_id: CHAT_ID.into(),
+        state: Connection::Retrying {
+            attempt: 1,
+            delay_ms: 250,
+        },
+    });
+    assert!(type_and_send(&mut app, " please").is_empty());
+    assert_eq!(
+        app.chat.as_ref().unwrap().input.text(),
+        "Now also confirm by SMS please"
+    );
+    assert!(app.last_error.as_deref().unwrap().contains("kept"));
+}
+
+#[test]
+fn without_a_model_sending_opens_the_model_picker() {
+    let mut app = fixtures::chat_with(fixtures::CODE);
+    app.models.clear();
+    app.model = None;
+    assert!(type_and_send(&mut app, "Hello").is_empty());
+    assert!(matches!(app.popup, Some(Popup::Models { .. })));
+}
+
+#[test]
+fn the_file_the_agent_writes_is_selected_when_it_arrives() {
+    let mut app = fixtures::chat_with(fixtures::CODE);
+    let content = BasedFileContent {
+        based_filename: "new.based".into(),
+        based_content: "say(\"hi\")\n".into(),
+        message: None,
+    };
+    let response = AgentResponse {
+        kind: "file".into(),
+        id: "file-new".into(),
+        content: content.clone(),
+        message: Message {
+            role: "assistant".into(),
+            kind: "file".into(),
+            content,
+        },
+    };
+    // The reply comes before the event that adds the file.
+    frame(&mut app, ServerFrame::Action(ServerAction::AgentResponse(response)));
+    let file = BasedFile {
+        file_id: "file-new".into(),
+        name: "new.based".into(),
+        latest_content: "say(\"hi\")\n".into(),
+        versions: Vec::new(),
+        kind: "based".into(),
+    };
+    frame(&mut app, ServerFrame::Event(ChatEvent::BasedFileAdded { file }));
+    assert_eq!(app.chat.as_ref().unwrap().selected_based().unwrap().name, "new.based");
+}
+
+#[test]
+fn a_new_version_refreshes_the_older_versions_counts() {
+    let mut app = fixtures::chat_with(fixtures::CODE);
+    let commands = frame(
+        &mut app,
+        ServerFrame::Event(ChatEvent::VersionAdded {
+            file_id: FILE_ID.into(),
+            filename: "booking.based".into(),
+            version_id: "v-3".into(),
+            timestamp: "2026-11-25T22:00:00.000000".into(),
+            content: "say(\"v3\")\n".into(),
+        }),
+    );
+    let asked: Vec<_> = commands
+        .iter()
+        .filter_map(|command| match command {
+            Command::Send(ClientAction::GetDiff(get)) => Some(get.from_version_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked, ["v-1", "v-2"]);
+    let file = app.chat.as_ref().unwrap().selected_based().unwrap();
+    assert_eq!(file.latest_content, "say(\"v3\")\n");
+}
+
+#[test]
+fn revert_needs_a_confirmation_that_names_the_file_and_version() {
+    let mut app = fixtures::versions();
+    key(&mut app, KeyCode::Char('r'));
+    let Some(Popup::Confirm { question, .. }) = app.popup.clone() else {
+        panic!("no confirmation");
+    };
+    assert!(
+        question.contains("booking.based") && question.contains("version 1 of 2"),
+        "{question}"
+    );
+    assert!(
+        app.handle_key(crossterm::event::KeyEvent::from(KeyCode::Char('n')))
+            .is_empty()
+    );
+    assert!(app.popup.is_none());
+    key(&mut app, KeyCode::Char('r'));
+    let commands = app.handle_key(crossterm::event::KeyEvent::from(KeyCode::Char('y')));
+    let [Command::Send(ClientAction::RevertVersion(revert))] = commands.as_slice() else {
+        panic!("{commands:?}");
+    };
+    assert_eq!(
+        (revert.version_id.as_str(), revert.filename.as_str()),
+        ("v-1", "booking.based")
+    );
+}
+
+#[test]
+fn hunk_keys_jump_between_hunks() {
+    let mut app = fixtures::versions();
+    let top = |app: &App| app.chat.as_ref().unwrap().versions.as_ref().unwrap().diff_top;
+    assert_eq!(top(&app), 2, "the diff opens at its first hunk");
+    key(&mut app, KeyCode::Char('['));
+    assert_eq!(top(&app), 2);
+    key(&mut app, KeyCode::Char('y'));
+    assert!(app.notice.as_deref().unwrap().starts_with("Copied"));
+}
+
+#[test]
+fn big_files_are_highlighted_in_the_background_small_ones_at_once() {
+    let mut app = fixtures::logged_in();
+    app.open_chat(CHAT_ID);
+    let big: String = (0..3_000).map(|n| format!("say(\"{n}\")\n")).collect();
+    let commands = frame(&mut app, ServerFrame::Initial(Box::new(fixtures::payload(&big))));
+    let key = kafka_tui::highlight::content_key(&big);
+    assert!(
+        commands
+            .iter()
+            .any(|c| matches!(c, Command::Highlight { key: k, .. } if *k == key)),
+        "{}",
+        commands.len()
+    );
+    assert!(
+        !app.highlights.contains(key),
+        "shown plain until the background job answers"
+    );
+
+    let mut app = fixtures::chat_with(fixtures::CODE);
+    assert!(
+        app.highlights
+            .contains(kafka_tui::highlight::content_key(fixtures::CODE))
+    );
+    assert!(
+        type_and_send(&mut app, "x")
+            .iter()
+            .all(|c| !matches!(c, Command::Highlight { .. }))
+    );
+}
+
+#[test]
+fn the_wheel_scrolls_the_pane_under_the_pointer() {
+    let code: String = (1..=100).map(|n| format!("say(\"{n}\")\n")).collect();
+    let mut app = fixtures::chat_with(&code);
+    let screen = ratatui::layout::Rect::new(0, 0, 120, 40);
+    let pane = kafka_tui::ui::pane_at(&app, screen, 100, 20);
+    assert_eq!(pane, Some(kafka_tui::app::Pane::Code));
+    app.scroll(pane, 3);
+    let chat = app.chat.as_ref().unwrap();
+    assert_eq!(chat.code_top, 3);
+    assert_eq!(
+        chat.focus,
+        kafka_tui::app::Pane::Input,
+        "scrolling does not move the focus"
+    );
+    assert_eq!(
+        kafka_tui::ui::pane_at(&app, screen, 10, 5),
+        Some(kafka_tui::app::Pane::Conversation)
+    );
+}
+
+#[test]
+fn long_lines_scroll_sideways_and_a_new_file_starts_at_the_left() {
+    let mut app = fixtures::chat_with(fixtures::CODE);
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Char('l'));
+    assert_eq!(app.chat.as_ref().unwrap().code_left, 16);
+    key(&mut app, KeyCode::Char('h'));
+    assert_eq!(app.chat.as_ref().unwrap().code_left, 8);
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Down);
+    assert_eq!(
+        app.chat.as_ref().unwrap().code_left,
+        0,
+        "another file starts at column 0"
+    );
+}
