@@ -35,6 +35,8 @@ pub enum ClientAction {
     Cancel,
     /// Ask for the unified diff between two versions of a `.based` file (addition).
     GetDiff(GetDiff),
+    /// Ask for older conversation entries, for clients whose payload was paged (addition).
+    GetMessages(GetMessages),
 }
 
 impl ClientAction {
@@ -47,6 +49,7 @@ impl ClientAction {
         "hello",
         "cancel",
         "get_diff",
+        "get_messages",
     ];
 }
 
@@ -95,6 +98,17 @@ pub struct GetDiff {
     /// Defaults to the file's newest version.
     #[serde(default)]
     pub to_version_id: Option<String>,
+}
+
+/// A page of the conversation: up to `limit` entries before `before_seq` (the newest when
+/// absent), oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetMessages {
+    #[serde(default)]
+    pub before_seq: Option<i64>,
+    /// Defaults to 50; at most 500.
+    #[serde(default)]
+    pub limit: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,7 +176,9 @@ pub struct BasedFile {
 pub struct VersionInfo {
     pub version_id: String,
     pub timestamp: String,
-    /// Unified diff from this version to the newest; `""` for the newest.
+    /// Unified diff from this version to the newest; `""` for the newest. Absent from a lean
+    /// payload (`?v=2&lean=1`), whose clients ask for diffs with `get_diff`.
+    #[serde(default)]
     pub diff: String,
 }
 
@@ -194,6 +210,23 @@ pub enum ServerAction {
     AgentResponse(AgentResponse),
     /// The answer to `get_diff`: a unified diff from one version to another.
     Diff(VersionDiff),
+    /// The answer to `get_messages`.
+    Messages(MessagesPage),
+}
+
+/// Conversation entries with their `seq`, oldest first; `has_more` when older ones exist.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessagesPage {
+    pub messages: Vec<SeqMessage>,
+    pub has_more: bool,
+}
+
+/// A conversation entry and its number within the chat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeqMessage {
+    pub seq: i64,
+    #[serde(flatten)]
+    pub message: ConversationMessage,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

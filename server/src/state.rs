@@ -7,6 +7,7 @@ use crate::config::Settings;
 use crate::files::Uploads;
 use crate::hub::Hub;
 use crate::store::Store;
+use crate::ws::DiffCache;
 
 #[derive(Debug)]
 pub struct AppState {
@@ -17,6 +18,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// One HTTP client for all model calls (connection reuse).
     pub llm: LlmClient,
+    /// The legacy payload's version diffs, computed once per newest version.
+    pub diff_cache: DiffCache,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -24,10 +24,12 @@ fn apply_strict(text: &str, hunks: &[Hunk]) -> Result<String, PatchError> {
         let number = n + 1;
         let start = hunk.old_index().ok_or(PatchError::NoContext { hunk: number })?;
         let old = hunk.old_lines();
-        if start < cursor || start + old.len() > src.len() {
+        // `checked_add`: a header's line number can be anything up to `u64::MAX`.
+        let in_range = start.checked_add(old.len()).is_some_and(|end| end <= src.len());
+        if start < cursor || !in_range {
             return Err(PatchError::OutOfRange {
                 hunk: number,
-                line: start + 1,
+                line: start.saturating_add(1),
             });
         }
         check_lines(&src[start..start + old.len()], &old, number, start)?;

@@ -38,7 +38,7 @@ pub fn apply_tolerant(text: &str, patch: &str) -> Result<String, PatchError> {
     for (n, hunk) in hunks.iter().enumerate() {
         let (start, tier) = locate(&src, cursor, hunk, drift, n + 1)?;
         if let Some(hint) = hunk.old_index() {
-            drift = start as isize - hint as isize;
+            drift = drift_between(start, hint);
         }
         out.extend(src[cursor..start].iter().copied());
         let old_len = hunk.old_lines().len();
@@ -81,8 +81,18 @@ fn locate(src: &[&str], cursor: usize, hunk: &Hunk, drift: isize, number: usize)
     Err(not_found(src, &old, number))
 }
 
+/// How far a hunk was found from where its header put it. A header line number can be
+/// anything a model wrote (up to `u64::MAX`), so the arithmetic saturates instead of overflowing.
+fn drift_between(start: usize, hint: usize) -> isize {
+    let start = isize::try_from(start).unwrap_or(isize::MAX);
+    let hint = isize::try_from(hint).unwrap_or(isize::MAX);
+    start.saturating_sub(hint)
+}
+
 fn matches_at(src: &[&str], start: usize, old: &[&str], tier: Tier) -> bool {
-    start + old.len() <= src.len() && src[start..].iter().zip(old).all(|(f, p)| tier.same(f, p))
+    // `checked_add`: `start` may come from a header near `usize::MAX`.
+    start.checked_add(old.len()).is_some_and(|end| end <= src.len())
+        && src[start..].iter().zip(old).all(|(f, p)| tier.same(f, p))
 }
 
 fn not_found(src: &[&str], old: &[&str], hunk: usize) -> PatchError {

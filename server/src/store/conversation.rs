@@ -37,10 +37,12 @@ impl MessageRecord {
 /// touches the chat's `last_updated`. Returns the entry with its `seq`.
 pub(super) async fn append(tx: &mut Tx, chat_id: &str, message: &MessageRecord) -> StoreResult<MessageRecord> {
     let now = now_iso();
-    // The number is taken inside the insert so that concurrent writers cannot share one.
+    // The number is taken inside the insert so that concurrent writers cannot share one. The
+    // newest entry is found by one index seek (`MAX(seq)` would step through the whole chat).
     let seq: i64 = sqlx::query_scalar(
         "INSERT INTO chat_conversations (id, chat_id, seq, role, type, content, created_at)
-         SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3, $4, $5, $6 FROM chat_conversations WHERE chat_id = $2
+         VALUES ($1, $2, COALESCE((SELECT seq FROM chat_conversations WHERE chat_id = $2 ORDER BY seq DESC LIMIT 1), 0) + 1,
+                 $3, $4, $5, $6)
          RETURNING seq",
     )
     .bind(new_id())
@@ -60,15 +62,13 @@ pub(super) async fn append(tx: &mut Tx, chat_id: &str, message: &MessageRecord) 
 }
 
 impl Store {
-    /// Saves the messages in one transaction, in order; returns them with their `seq`.
+    /// Saves the messages in one transaction, in order; returns them with their `seq` once
+    /// committed. Appends of concurrent sessions share transactions (see `group_commit`).
     pub async fn append_messages(&self, chat_id: &str, messages: &[MessageRecord]) -> StoreResult<Vec<MessageRecord>> {
-        let mut tx = self.begin().await?;
-        let mut saved = Vec::with_capacity(messages.len());
-        for message in messages {
-            saved.push(append(&mut tx, chat_id, message).await?);
+        if messages.is_empty() {
+            return Ok(Vec::new());
         }
-        tx.commit().await?;
-        Ok(saved)
+        self.group.append(chat_id, messages.to_vec()).await
     }
 
     /// The chat's whole conversation, in order.

@@ -7,6 +7,8 @@
 mod chats;
 mod conversation;
 mod files;
+mod group_commit;
+mod lean;
 mod models;
 mod users;
 mod versions;
@@ -21,6 +23,7 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 pub use chats::ChatRecord;
 pub use conversation::MessageRecord;
 pub use files::{ChatFileRecord, FileKind, NewChatFile, NewFile, StoredFile};
+pub use lean::{StoredMessage, VersionMeta};
 pub use models::ModelRecord;
 pub use users::UserOverview;
 pub use versions::VersionRecord;
@@ -44,6 +47,11 @@ type Tx = Transaction<'static, Sqlite>;
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// One connection for write transactions: writers queue here, in order, instead of
+    /// racing for SQLite's lock and sleeping in its busy handler (milliseconds each time).
+    writer: SqlitePool,
+    /// Conversation appends from all sessions, committed in batches.
+    group: group_commit::GroupCommit,
 }
 
 impl Store {
@@ -56,20 +64,28 @@ impl Store {
             // loss can drop the last commits.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // 16 MiB of page cache per connection (the default is 2 MiB): long conversations
+            // and version histories are read on every connect.
+            .pragma("cache_size", "-16384");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("../migrations").run(&pool).await?;
-        Ok(Self { pool })
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        let group = group_commit::GroupCommit::start(writer.clone());
+        Ok(Self { pool, writer, group })
     }
 
     async fn begin(&self) -> StoreResult<Tx> {
         // IMMEDIATE takes the write lock at BEGIN: a deferred transaction that reads, then writes,
         // fails with "database is locked" when another writer got there first (busy_timeout
         // cannot help an upgrade), whereas IMMEDIATE waits its turn.
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// Runs `PRAGMA foreign_key_check`; the number of violations (0 in a healthy database).

@@ -61,77 +61,82 @@ impl Store {
         Ok(row.is_some())
     }
 
-    /// Everything a user owns, as `/auth/login` returns it: four queries, whatever the size.
+    /// Everything a user owns, as `/auth/login` returns it: one query, whatever the size
+    /// (each round trip to the database costs more than the rows it carries).
     pub async fn user_overview(&self, user_id: &str) -> StoreResult<UserOverview> {
-        let email: String = found(
-            sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
-                .bind(user_id)
-                .fetch_optional(&self.pool)
-                .await?,
-            "User",
-        )?;
-        let mut workspaces: Vec<WorkspaceSummary> =
-            sqlx::query("SELECT id, name FROM workspaces WHERE owner_id = $1 ORDER BY created_at, id")
-                .bind(user_id)
-                .fetch_all(&self.pool)
-                .await?
-                .into_iter()
-                .map(|row| WorkspaceSummary {
-                    id: row.get("id"),
-                    name: row.get("name"),
-                    files: Vec::new(),
-                    chats: Vec::new(),
-                })
-                .collect();
-        let index: HashMap<String, usize> = workspaces.iter().enumerate().map(|(i, w)| (w.id.clone(), i)).collect();
-
-        let files = sqlx::query(
-            "SELECT f.id, f.filename, f.workspace_id FROM files f JOIN workspaces w ON w.id = f.workspace_id
-             WHERE w.owner_id = $1 ORDER BY f.created_at, f.id",
-        )
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?;
-        for row in files {
-            if let Some(&i) = index.get(row.get::<&str, _>("workspace_id")) {
-                workspaces[i].files.push(FileSummary {
-                    id: row.get("id"),
-                    filename: row.get("filename"),
-                });
-            }
-        }
-
-        let chats = sqlx::query(
-            "SELECT c.id, c.name, c.last_updated, c.workspace_id,
+        // `part` says which table a row comes from: 0 the user, 1 workspaces, 2 files, 3 chats,
+        // 4 models. Each part keeps the order the brief's clients see: creation order, and
+        // chats by most recent update (`desc_key`).
+        let rows = sqlx::query(
+            "SELECT 0 AS part, u.id, u.email AS name, NULL AS parent, NULL AS asc_key, NULL AS desc_key,
+                    0 AS num_versions, NULL AS base_url
+               FROM users u WHERE u.id = $1
+             UNION ALL
+             SELECT 1, w.id, w.name, NULL, w.created_at, NULL, 0, NULL FROM workspaces w WHERE w.owner_id = $1
+             UNION ALL
+             SELECT 2, f.id, f.filename, f.workspace_id, f.created_at, NULL, 0, NULL
+               FROM files f JOIN workspaces w ON w.id = f.workspace_id WHERE w.owner_id = $1
+             UNION ALL
+             SELECT 3, c.id, c.name, c.workspace_id, NULL, c.last_updated,
                     (SELECT COUNT(*) FROM chat_file_versions v JOIN chat_files cf ON cf.id = v.chat_file_id
-                     WHERE cf.chat_id = c.id) AS num_versions
-             FROM chats c WHERE c.user_id = $1 ORDER BY c.last_updated DESC, c.id",
+                     WHERE cf.chat_id = c.id), NULL
+               FROM chats c WHERE c.user_id = $1
+             UNION ALL
+             SELECT 4, m.id, m.name, NULL, m.created_at, NULL, 0, m.base_url FROM models m WHERE m.user_id = $1
+             ORDER BY part, asc_key, desc_key DESC, id",
         )
         .bind(user_id)
         .fetch_all(&self.pool)
         .await?;
-        for row in chats {
-            if let Some(&i) = index.get(row.get::<&str, _>("workspace_id")) {
-                workspaces[i].chats.push(ChatSummary {
-                    id: row.get("id"),
-                    name: row.get("name"),
-                    last_updated: row.get("last_updated"),
-                    num_versions: row.get("num_versions"),
-                });
+
+        let mut email = None;
+        let mut workspaces: Vec<WorkspaceSummary> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut models = Vec::new();
+        for row in rows {
+            let part: i64 = row.get("part");
+            let id: String = row.get("id");
+            let name: String = row.get("name");
+            let parent = || {
+                index
+                    .get(row.get::<Option<&str>, _>("parent").unwrap_or_default())
+                    .copied()
+            };
+            match part {
+                0 => email = Some(name),
+                1 => {
+                    index.insert(id.clone(), workspaces.len());
+                    workspaces.push(WorkspaceSummary {
+                        id,
+                        name,
+                        files: Vec::new(),
+                        chats: Vec::new(),
+                    });
+                }
+                2 => {
+                    if let Some(i) = parent() {
+                        workspaces[i].files.push(FileSummary { id, filename: name });
+                    }
+                }
+                3 => {
+                    if let Some(i) = parent() {
+                        workspaces[i].chats.push(ChatSummary {
+                            id,
+                            name,
+                            last_updated: row.get("desc_key"),
+                            num_versions: row.get("num_versions"),
+                        });
+                    }
+                }
+                _ => models.push(ModelInfo {
+                    id,
+                    name,
+                    base_url: row.get("base_url"),
+                    user_id: user_id.to_owned(),
+                }),
             }
         }
-
-        let models = self
-            .models_of(user_id)
-            .await?
-            .into_iter()
-            .map(|m| ModelInfo {
-                id: m.id,
-                name: m.name,
-                base_url: m.base_url,
-                user_id: m.user_id,
-            })
-            .collect();
+        let email = found(email, "User")?;
         Ok(LoginResponse {
             user_id: user_id.to_owned(),
             email,

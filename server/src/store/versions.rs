@@ -30,10 +30,12 @@ fn version_from_row(row: SqliteRow) -> VersionRecord {
 pub(super) async fn insert(tx: &mut Tx, file_id: &str, content: &str) -> StoreResult<VersionRecord> {
     let id = new_id();
     let timestamp = now_iso();
-    // The number is taken inside the insert so that concurrent writers cannot share one.
+    // The number is taken inside the insert so that concurrent writers cannot share one. The
+    // newest version is found by one index seek (`MAX(seq)` would step through them all).
     let seq: i64 = sqlx::query_scalar(
         "INSERT INTO chat_file_versions (id, chat_file_id, seq, timestamp, content)
-         SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3, $4 FROM chat_file_versions WHERE chat_file_id = $2
+         VALUES ($1, $2, COALESCE((SELECT seq FROM chat_file_versions WHERE chat_file_id = $2 ORDER BY seq DESC LIMIT 1), 0) + 1,
+                 $3, $4)
          RETURNING seq",
     )
     .bind(&id)

@@ -5,8 +5,9 @@
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use kafka_protocol::ws::{
-    BasedFileContent, ChatEvent, ClientAction, DeleteFile, DeletedContent, DeletedMessage, GetDiff, Hello, Message,
-    PROTOCOL_V2, RevertVersion, ServerAction, UploadFile, UploadedContent, VersionDiff,
+    BasedFileContent, ChatEvent, ClientAction, ConversationMessage, DeleteFile, DeletedContent, DeletedMessage,
+    GetDiff, GetMessages, Hello, Message, MessagesPage, PROTOCOL_V2, RevertVersion, SeqMessage, ServerAction,
+    UploadFile, UploadedContent, VersionDiff,
 };
 use serde_json::{Value, json};
 
@@ -48,6 +49,7 @@ pub async fn handle(session: &Session, text: &str) {
         ClientAction::Hello(hello) => say_hello(session, hello).await,
         ClientAction::Cancel => cancel(session).await,
         ClientAction::GetDiff(request) => get_diff(session, request).await,
+        ClientAction::GetMessages(request) => get_messages(session, request).await,
     }
 }
 
@@ -291,6 +293,42 @@ async fn get_diff(session: &Session, request: GetDiff) {
         to_version_id: to.id,
     });
     session.send_json(&reply).await;
+}
+
+/// Entries per `get_messages` page when the client names no limit, and at most.
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 500;
+
+async fn get_messages(session: &Session, request: GetMessages) {
+    let limit = request.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    // One more than asked tells whether older entries remain.
+    let page = session
+        .state
+        .store
+        .conversation_page(&session.chat_id, request.before_seq, limit + 1)
+        .await;
+    let mut entries = match page {
+        Ok(entries) => entries,
+        Err(error) => return store_error(session, error).await,
+    };
+    let has_more = entries.len() > limit as usize;
+    if has_more {
+        entries.remove(0);
+    }
+    let messages = entries
+        .into_iter()
+        .map(|m| SeqMessage {
+            seq: m.seq,
+            message: ConversationMessage {
+                role: m.role,
+                kind: m.kind,
+                content: serde_json::from_str(&m.content_json).unwrap_or(Value::String(m.content_json)),
+            },
+        })
+        .collect();
+    session
+        .send_json(&ServerAction::Messages(MessagesPage { messages, has_more }))
+        .await;
 }
 
 async fn cancel(session: &Session) {

@@ -6,7 +6,11 @@
 
 mod actions;
 mod agent_run;
+mod diff_cache;
 pub mod payload;
+mod upgrade;
+
+pub use diff_cache::DiffCache;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,13 +21,20 @@ use kafka_protocol::ws::{ErrorFrame, PROTOCOL_V2};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, interval};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use warp::Filter;
-use warp::filters::ws::{Message, WebSocket, Ws};
-use warp::reply::{Reply, Response};
+use warp::reply::Response;
 
 use crate::http::with_state;
 use crate::hub::{Outgoing, SESSION_QUEUE};
 use crate::state::SharedState;
+use payload::PayloadKind;
+use upgrade::{Socket, Upgrade, upgrade};
+
+/// Conversation entries in a lean payload; older ones come through `get_messages`.
+const LEAN_PAGE: u32 = 50;
 
 /// How often the server pings an idle client.
 const PING_EVERY: Duration = Duration::from_secs(30);
@@ -36,27 +47,45 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 struct WsQuery {
     /// `2` opts in to live events.
     v: Option<u32>,
+    /// `1` or `true` (with `v=2`): the lean initial payload, see [`PayloadKind::Lean`].
+    lean: Option<String>,
+}
+
+impl WsQuery {
+    fn payload_kind(&self) -> PayloadKind {
+        let lean = self.lean.as_deref().is_some_and(|l| l == "1" || l == "true");
+        match self.v {
+            Some(v) if v >= PROTOCOL_V2 && lean => PayloadKind::Lean { page: LEAN_PAGE },
+            _ => PayloadKind::Full,
+        }
+    }
 }
 
 pub fn route(state: SharedState) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     warp::path!("ws" / String)
         .and(
             warp::query::<WsQuery>()
-                .or(warp::any().map(|| WsQuery { v: None }))
+                .or(warp::any().map(|| WsQuery { v: None, lean: None }))
                 .unify(),
         )
-        .and(warp::ws())
+        .and(upgrade())
         .and(with_state(state))
-        .map(|chat_id: String, query: WsQuery, ws: Ws, state: SharedState| {
-            // The transport refuses frames far beyond the cap; up to twice the cap the session
-            // answers with a clear error frame and stays open.
-            let hard_limit = state.settings.max_frame_bytes.saturating_mul(2);
-            let wants_events = query.v.is_some_and(|v| v >= PROTOCOL_V2);
-            ws.max_message_size(hard_limit)
-                .max_frame_size(hard_limit)
-                .on_upgrade(move |socket| session(socket, state, chat_id, wants_events))
-                .into_response()
-        })
+        .map(
+            |chat_id: String, query: WsQuery, upgrade: Result<Upgrade, Response>, state: SharedState| {
+                let upgrade = match upgrade {
+                    Ok(upgrade) => upgrade,
+                    Err(refused) => return refused,
+                };
+                // The transport refuses frames far beyond the cap; up to twice the cap the session
+                // answers with a clear error frame and stays open.
+                let hard_limit = state.settings.max_frame_bytes.saturating_mul(2);
+                let wants_events = query.v.is_some_and(|v| v >= PROTOCOL_V2);
+                let kind = query.payload_kind();
+                upgrade.on_upgrade(hard_limit, move |socket| {
+                    session(socket, state, chat_id, wants_events, kind)
+                })
+            },
+        )
 }
 
 /// What a session knows about itself.
@@ -86,7 +115,7 @@ impl Session {
     }
 }
 
-async fn session(socket: WebSocket, state: SharedState, chat_id: String, wants_events: bool) {
+async fn session(socket: Socket, state: SharedState, chat_id: String, wants_events: bool, kind: PayloadKind) {
     let (sink, mut stream) = socket.split();
     let (queue, outgoing) = mpsc::channel(SESSION_QUEUE);
     let writer = tokio::spawn(write_frames(sink, outgoing));
@@ -111,8 +140,8 @@ async fn session(socket: WebSocket, state: SharedState, chat_id: String, wants_e
     let membership = state
         .hub
         .join(&session.chat_id, session.wants_events.clone(), session.queue.clone());
-    match payload::initial_payload(&state.store, &chat).await {
-        Ok(initial) => session.send_json(&initial).await,
+    match payload::initial_payload(&state.store, &state.diff_cache, &chat, kind).await {
+        Ok(initial) => session.send_text(initial).await,
         Err(error) => {
             tracing::error!(%error, chat_id = %session.chat_id, "initial payload");
             session.send_error("Could not load the chat.").await;
@@ -126,7 +155,7 @@ async fn session(socket: WebSocket, state: SharedState, chat_id: String, wants_e
 }
 
 /// Handles client frames until the client leaves, goes silent or the chat is deleted.
-async fn read_frames(session: &Session, stream: &mut futures_util::stream::SplitStream<WebSocket>) {
+async fn read_frames(session: &Session, stream: &mut futures_util::stream::SplitStream<Socket>) {
     let max_frame = session.state.settings.max_frame_bytes;
     let mut last_seen = Instant::now();
     let mut idle_check = interval(PING_EVERY);
@@ -159,30 +188,28 @@ async fn read_frames(session: &Session, stream: &mut futures_util::stream::Split
                 return;
             }
         };
-        if message.is_close() {
-            return;
-        }
-        if message.is_ping() || message.is_pong() {
-            continue;
-        }
-        if message.as_bytes().len() > max_frame {
+        let text = match message {
+            Message::Close(_) => return,
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+            Message::Text(text) => text,
+            Message::Binary(_) => {
+                session
+                    .send_error("Binary frames are not supported; send JSON or text.")
+                    .await;
+                continue;
+            }
+        };
+        if text.len() > max_frame {
             let limit = max_frame / (1024 * 1024);
             session
                 .send_error(format!(
                     "Message too large: {} bytes; the limit is {limit} MiB.",
-                    message.as_bytes().len()
+                    text.len()
                 ))
                 .await;
             continue;
         }
-        match message.to_str() {
-            Ok(text) => actions::handle(session, text).await,
-            Err(()) => {
-                session
-                    .send_error("Binary frames are not supported; send JSON or text.")
-                    .await
-            }
-        }
+        actions::handle(session, text.as_str()).await;
         if session.queue.is_closed() {
             return;
         }
@@ -192,14 +219,20 @@ async fn read_frames(session: &Session, stream: &mut futures_util::stream::Split
 /// Drains the session's queue into the socket. Ends when the queue closes, a write fails or
 /// stalls, or a close is queued.
 async fn write_frames(
-    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut sink: futures_util::stream::SplitSink<Socket, Message>,
     mut outgoing: mpsc::Receiver<Outgoing>,
 ) {
     while let Some(out) = outgoing.recv().await {
         let (message, last) = match out {
             Outgoing::Text(text) => (Message::text(text.as_ref()), false),
-            Outgoing::Ping => (Message::ping(Vec::new()), false),
-            Outgoing::Close(reason) => (Message::close_with(1000u16, reason), true),
+            Outgoing::Ping => (Message::Ping(Default::default()), false),
+            Outgoing::Close(reason) => (
+                Message::Close(Some(CloseFrame {
+                    code: CloseCode::Normal,
+                    reason: reason.into(),
+                })),
+                true,
+            ),
         };
         match tokio::time::timeout(WRITE_TIMEOUT, sink.send(message)).await {
             Ok(Ok(())) if !last => {}

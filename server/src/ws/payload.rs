@@ -1,14 +1,16 @@
 //! The initial payload and the shapes of files and versions in frames and events.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use kafka_protocol::ws::{
-    BasedFile, ChatEvent, ConversationMessage, InitialPayload, TextFile, VersionInfo, WorkspaceFile,
-};
+use kafka_protocol::ws::{BasedFile, ChatEvent, ConversationMessage, TextFile, VersionInfo, WorkspaceFile};
+use serde::Serialize;
 
+use super::diff_cache::{DiffCache, FileDiffs};
 use crate::diff::make_patch;
 use crate::store::{
-    ChatFileRecord, ChatRecord, FileKind, MessageRecord, NewChatFile, Store, StoreResult, VersionRecord,
+    ChatFileRecord, ChatRecord, FileKind, MessageRecord, NewChatFile, Store, StoreResult, StoredMessage, VersionMeta,
+    VersionRecord,
 };
 
 pub fn conversation_message(message: &MessageRecord) -> ConversationMessage {
@@ -83,50 +85,244 @@ pub fn version_added(filename: &str, version: &VersionRecord) -> ChatEvent {
     }
 }
 
-/// Everything a client needs on connect.
-pub async fn initial_payload(store: &Store, chat: &ChatRecord) -> StoreResult<InitialPayload> {
-    let conversation = store.conversation(&chat.id).await?;
-    let files = store.chat_files(&chat.id).await?;
-    let versions = store.chat_versions(&chat.id).await?;
-    let workspace_files = store.workspace_files(&chat.workspace_id).await?;
-    let models = store.models_of(&chat.user_id).await?;
+/// What the initial payload carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadKind {
+    /// The brief's payload: the whole conversation and every version's diff to the newest.
+    Full,
+    /// For clients that asked (`?v=2&lean=1`): versions without diffs (`get_diff` fetches one)
+    /// and the newest `page` conversation entries with their `seq` (`get_messages` pages back).
+    Lean { page: u32 },
+}
 
-    let mut versions_by_file: HashMap<&str, Vec<&VersionRecord>> = HashMap::new();
-    for version in &versions {
-        versions_by_file
-            .entry(version.file_id.as_str())
-            .or_default()
-            .push(version);
-    }
+/// Everything a client needs on connect, as the JSON text of the frame.
+///
+/// Written by hand around the stored conversation: its entries are JSON already (the store
+/// wrote them with serde), so they are copied, not parsed and re-serialized — with a long
+/// history that is most of the payload's bytes.
+pub async fn initial_payload(
+    store: &Store,
+    cache: &DiffCache,
+    chat: &ChatRecord,
+    kind: PayloadKind,
+) -> StoreResult<String> {
+    let (conversation, has_more) = match kind {
+        PayloadKind::Full => (store.conversation_json(&chat.id).await?, false),
+        PayloadKind::Lean { page } => {
+            let mut entries = store.conversation_page(&chat.id, None, page + 1).await?;
+            let has_more = entries.len() > page as usize;
+            if has_more {
+                entries.remove(0);
+            }
+            (entries, has_more)
+        }
+    };
+    let files = store.chat_files(&chat.id).await?;
     let (based, text): (Vec<&ChatFileRecord>, Vec<&ChatFileRecord>) =
         files.iter().partition(|f| f.kind == FileKind::Based);
-    Ok(InitialPayload {
-        chat_id: chat.id.clone(),
-        chat_name: chat.name.clone(),
-        conversation: conversation.iter().map(conversation_message).collect(),
-        chat_files_text: text
+    let text_files: Vec<TextFile> = text
+        .iter()
+        .map(|f| text_file(&f.id, &f.filename, &f.path, f.kind, f.extracted_text.as_deref()))
+        .collect();
+    let workspace_files: Vec<WorkspaceFile> = store
+        .workspace_files(&chat.workspace_id)
+        .await?
+        .into_iter()
+        .map(|(file_id, name)| WorkspaceFile { file_id, name })
+        .collect();
+    let models: Vec<String> = store
+        .models_of(&chat.user_id)
+        .await?
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+
+    let mut out = String::with_capacity(conversation.iter().map(|m| m.content_json.len() + 48).sum::<usize>() + 4096);
+    out.push_str("{\"chat_id\":");
+    push_json(&mut out, &chat.id);
+    out.push_str(",\"chat_name\":");
+    push_json(&mut out, &chat.name);
+    out.push_str(",\"conversation\":[");
+    for (i, message) in conversation.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_message(&mut out, message, kind != PayloadKind::Full);
+    }
+    out.push_str("],\"chat_files_text\":");
+    push_json(&mut out, &text_files);
+    out.push_str(",\"chat_files_based\":");
+    match kind {
+        PayloadKind::Full => push_json(&mut out, &full_based_files(store, cache, &chat.id, &based).await?),
+        PayloadKind::Lean { .. } => out.push_str(&lean_based_files(store, &chat.id, &based).await?),
+    }
+    out.push_str(",\"workspace_files\":");
+    push_json(&mut out, &workspace_files);
+    out.push_str(",\"workspace_id\":");
+    push_json(&mut out, &chat.workspace_id);
+    out.push_str(",\"models\":");
+    push_json(&mut out, &models);
+    out.push_str(",\"initial\":true");
+    if kind != PayloadKind::Full {
+        out.push_str(",\"lean\":true,\"conversation_has_more\":");
+        out.push_str(if has_more { "true" } else { "false" });
+    }
+    out.push('}');
+    Ok(out)
+}
+
+fn push_json<T: Serialize + ?Sized>(out: &mut String, value: &T) {
+    // Serializing strings, vectors and derived structs cannot fail.
+    out.push_str(&serde_json::to_string(value).unwrap_or_else(|_| "null".into()));
+}
+
+/// `{"role","type","content"}` (with `seq` first when asked), content copied as stored.
+fn push_message(out: &mut String, message: &StoredMessage, with_seq: bool) {
+    out.push('{');
+    if with_seq {
+        out.push_str("\"seq\":");
+        out.push_str(&message.seq.to_string());
+        out.push(',');
+    }
+    out.push_str("\"role\":");
+    push_json(out, &message.role);
+    out.push_str(",\"type\":");
+    push_json(out, &message.kind);
+    out.push_str(",\"content\":");
+    if looks_like_json(&message.content_json) {
+        out.push_str(&message.content_json);
+    } else {
+        // A row not written by the store (edited by hand): sent as the text it holds.
+        push_json(out, &message.content_json);
+    }
+    out.push('}');
+}
+
+/// A cheap check that stored content is one JSON string or object, as `append` writes it.
+/// (A full parse of every entry on every connect is what this module avoids.)
+fn looks_like_json(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    match (bytes.first(), bytes.last()) {
+        (Some(b'"'), Some(b'"')) if bytes.len() >= 2 => true,
+        (Some(b'{'), Some(b'}')) | (Some(b'['), Some(b']')) => true,
+        _ => serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok(),
+    }
+}
+
+/// The chat's `.based` files with every version's diff to the newest, from the cache when
+/// the newest version is the one it was computed for.
+async fn full_based_files(
+    store: &Store,
+    cache: &DiffCache,
+    chat_id: &str,
+    based: &[&ChatFileRecord],
+) -> StoreResult<Vec<BasedFile>> {
+    let (latest, metas) = version_lists(store, chat_id).await?;
+    let mut files = Vec::with_capacity(based.len());
+    for file in based {
+        let Some(newest) = latest.get(file.id.as_str()) else {
+            files.push(based_file(&file.id, &file.filename, &[]));
+            continue;
+        };
+        let diffs = match cache.get(&file.id, &newest.id, &file.filename) {
+            Some(diffs) => diffs,
+            None => {
+                let contents = store.version_contents(&file.id).await?;
+                let diffs = Arc::new(FileDiffs::compute(
+                    &file.filename,
+                    &newest.id,
+                    &newest.content,
+                    &contents,
+                ));
+                cache.put(&file.id, diffs.clone());
+                diffs
+            }
+        };
+        let versions = metas
+            .get(file.id.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default()
             .iter()
-            .map(|f| text_file(&f.id, &f.filename, &f.path, f.kind, f.extracted_text.as_deref()))
-            .collect(),
-        chat_files_based: based
-            .iter()
-            .map(|f| {
-                based_file(
-                    &f.id,
-                    &f.filename,
-                    versions_by_file
-                        .get(f.id.as_str())
-                        .map(Vec::as_slice)
-                        .unwrap_or_default(),
-                )
+            .filter(|v| v.seq <= newest.seq)
+            .map(|v| VersionInfo {
+                version_id: v.id.clone(),
+                timestamp: v.timestamp.clone(),
+                diff: diffs.get(&v.id).map(|d| d.to_string()).unwrap_or_default(),
             })
-            .collect(),
-        workspace_files: workspace_files
-            .into_iter()
-            .map(|(file_id, name)| WorkspaceFile { file_id, name })
-            .collect(),
-        workspace_id: chat.workspace_id.clone(),
-        models: models.into_iter().map(|m| m.name).collect(),
-        initial: true,
-    })
+            .collect();
+        files.push(BasedFile {
+            file_id: file.id.clone(),
+            name: file.filename.clone(),
+            latest_content: newest.content.clone(),
+            versions,
+            kind: "based".to_owned(),
+        });
+    }
+    Ok(files)
+}
+
+/// A version in a lean payload: no diff.
+#[derive(Serialize)]
+struct LeanVersion<'a> {
+    version_id: &'a str,
+    timestamp: &'a str,
+}
+
+#[derive(Serialize)]
+struct LeanBasedFile<'a> {
+    file_id: &'a str,
+    name: &'a str,
+    latest_content: &'a str,
+    versions: Vec<LeanVersion<'a>>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+async fn lean_based_files(store: &Store, chat_id: &str, based: &[&ChatFileRecord]) -> StoreResult<String> {
+    let (latest, metas) = version_lists(store, chat_id).await?;
+    let files: Vec<LeanBasedFile> = based
+        .iter()
+        .map(|file| {
+            let newest = latest.get(file.id.as_str());
+            let versions = metas
+                .get(file.id.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter(|v| newest.is_some_and(|n| v.seq <= n.seq))
+                .map(|v| LeanVersion {
+                    version_id: &v.id,
+                    timestamp: &v.timestamp,
+                })
+                .collect();
+            LeanBasedFile {
+                file_id: &file.id,
+                name: &file.filename,
+                latest_content: newest.map_or("", |n| n.content.as_str()),
+                versions,
+                kind: "based",
+            }
+        })
+        .collect();
+    Ok(serde_json::to_string(&files).unwrap_or_else(|_| "[]".into()))
+}
+
+type LatestByFile = HashMap<String, VersionRecord>;
+type MetasByFile = HashMap<String, Vec<VersionMeta>>;
+
+/// The newest version (with content) and the content-less version list of each file. The
+/// newest is read first: a version added in between is left out of this payload (its event
+/// follows), never listed without a diff.
+async fn version_lists(store: &Store, chat_id: &str) -> StoreResult<(LatestByFile, MetasByFile)> {
+    let latest: LatestByFile = store
+        .latest_chat_versions(chat_id)
+        .await?
+        .into_iter()
+        .map(|v| (v.file_id.clone(), v))
+        .collect();
+    let mut metas: MetasByFile = HashMap::new();
+    for meta in store.chat_version_list(chat_id).await? {
+        metas.entry(meta.file_id.clone()).or_default().push(meta);
+    }
+    Ok((latest, metas))
 }

@@ -49,6 +49,12 @@ impl Api {
         format!("{}/ws/{chat_id}{query}", self.base.replacen("http", "ws", 1))
     }
 
+    /// A protocol-2 session with the lean initial payload (versions without diffs, the
+    /// newest conversation page).
+    pub fn ws_url_lean(&self, chat_id: &str) -> String {
+        format!("{}&lean=1", self.ws_url(chat_id, true))
+    }
+
     pub async fn healthz(&self) -> anyhow::Result<()> {
         let response = self.http.get(format!("{}/healthz", self.base)).send().await?;
         response.error_for_status()?;

@@ -37,28 +37,32 @@ pub async fn run(api: &Api, version_counts: &[usize]) -> anyhow::Result<Table> {
             "vs original (time, size)",
         ],
     );
+    // The lean payload's time at the fewest versions: the yardstick for its growth.
+    let mut lean_base: Option<f64> = None;
     for &versions in version_counts {
         let chat = api
             .new_chat(&user.user_id, &user.workspace_id, "Payload")
             .await?
             .chat_id;
         make_versions(api, &fake, &chat, versions).await?;
-        for v2 in [false, true] {
-            let (time, bytes) = measure(api, &chat, v2).await?;
-            let comparison = if versions == original::PAYLOAD_VERSIONS {
-                let ms = time.as_secs_f64() * 1e3;
-                format!(
+        for client in [Client::Legacy, Client::V2Lean] {
+            let (time, bytes) = measure(api, &chat, client).await?;
+            let ms = time.as_secs_f64() * 1e3;
+            let comparison = match client {
+                Client::Legacy if versions == original::PAYLOAD_VERSIONS => format!(
                     "{}, {}",
                     versus(ms, original::PAYLOAD_MILLIS, false),
                     versus(bytes as f64, original::PAYLOAD_BYTES, false)
-                )
-            } else {
-                "—".into()
+                ),
+                Client::V2Lean => {
+                    let base = *lean_base.get_or_insert(ms);
+                    format!("{:.1}× its time at {} versions", ms / base, version_counts[0])
+                }
+                _ => "—".into(),
             };
-            let client = if v2 { "v2" } else { "legacy" };
             table.row(vec![
                 versions.to_string(),
-                client.into(),
+                client.label().into(),
                 millis(time),
                 megabytes(bytes as f64),
                 comparison,
@@ -67,7 +71,9 @@ pub async fn run(api: &Api, version_counts: &[usize]) -> anyhow::Result<Table> {
     }
     table.note(format!(
         "A {FILE_LINES}-line file; versions by one agent edit and alternating reverts, each with its \
-         conversation entry. Median of {REPEATS} connections. The original: {} ms and {} at {} versions.",
+         conversation entry. Median of {REPEATS} connections. legacy: the brief's payload (every \
+         version's diff, the whole conversation); v2 lean: `?v=2&lean=1` (versions without diffs, the \
+         newest 50 messages). The original: {} ms and {} at {} versions.",
         original::PAYLOAD_MILLIS,
         megabytes(original::PAYLOAD_BYTES),
         original::PAYLOAD_VERSIONS
@@ -75,12 +81,34 @@ pub async fn run(api: &Api, version_counts: &[usize]) -> anyhow::Result<Table> {
     Ok(table)
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Client {
+    Legacy,
+    V2Lean,
+}
+
+impl Client {
+    fn label(self) -> &'static str {
+        match self {
+            Client::Legacy => "legacy",
+            Client::V2Lean => "v2 lean",
+        }
+    }
+
+    fn url(self, api: &Api, chat: &str) -> String {
+        match self {
+            Client::Legacy => api.ws_url(chat, false),
+            Client::V2Lean => api.ws_url_lean(chat),
+        }
+    }
+}
+
 /// Median time from connect to payload over a few connections, and the payload's size.
-async fn measure(api: &Api, chat: &str, v2: bool) -> anyhow::Result<(std::time::Duration, usize)> {
+async fn measure(api: &Api, chat: &str, client: Client) -> anyhow::Result<(std::time::Duration, usize)> {
     let mut times = Samples::default();
     let mut bytes = 0;
     for _ in 0..REPEATS {
-        let opened = Conn::open(&api.ws_url(chat, v2)).await?;
+        let opened = Conn::open(&client.url(api, chat)).await?;
         times.push(opened.elapsed);
         bytes = opened.payload.len();
         opened.conn.close().await;

@@ -31,7 +31,9 @@ impl Conn {
     /// Connects and reads the initial payload (or the error frame an unknown chat gets).
     pub async fn open(url: &str) -> anyhow::Result<Opened> {
         let started = Instant::now();
-        let (stream, _) = tokio::time::timeout(REPLY_WAIT, tokio_tungstenite::connect_async(url))
+        // Nagle off, as a latency-minded client would: small frames go out at once.
+        let connect = tokio_tungstenite::connect_async_with_config(url, None, true);
+        let (stream, _) = tokio::time::timeout(REPLY_WAIT, connect)
             .await
             .context("connect: timed out")?
             .context("connect")?;

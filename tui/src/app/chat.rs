@@ -385,6 +385,8 @@ impl ChatState {
             ServerAction::Diff(diff) => self.take_diff(diff),
             // Their effects arrive as events, from whichever client caused them.
             ServerAction::FileUploaded { .. } | ServerAction::FileDeleted { .. } => {}
+            // The TUI asks for the full payload, so it never pages the conversation.
+            ServerAction::Messages(_) => {}
         }
         outcome
     }
