@@ -481,3 +481,93 @@ async fn get_diff_between_any_two_versions() {
         assert!(error.contains(expected), "{frame}: {error}");
     }
 }
+
+#[tokio::test]
+async fn lean_payload_lists_versions_without_diffs_and_pages_the_conversation() {
+    let server = TestServer::start().await;
+    let (_, _, chat_id) = server.user_with_chat("lean@example.com").await;
+    let mut ws = legacy(&server, &chat_id).await;
+    for n in 0..60 {
+        ws.send_text(&format!("message {n}")).await;
+        ws.recv_text().await;
+    }
+    let (file_id, versions) = based_file_with_two_versions(&server, &mut ws, &chat_id).await;
+    ws.close().await;
+
+    let mut lean = WsClient::connect(&format!("{}?v=2&lean=1", server.ws_url(&chat_id))).await;
+    let payload = lean.recv_json().await;
+    assert_eq!(payload["initial"], true);
+    assert_eq!(payload["lean"], true);
+    assert_eq!(payload["conversation_has_more"], true);
+    let conversation = payload["conversation"].as_array().unwrap();
+    assert_eq!(conversation.len(), 50, "the newest page only");
+    // 120 echo entries, the upload's entry and the edit's: the newest is number 122.
+    assert_eq!(conversation.last().unwrap()["seq"], 122);
+    assert_eq!(conversation.last().unwrap()["content"], "edited");
+    let based = &payload["chat_files_based"][0];
+    assert_eq!(based["latest_content"], FLOW_V2);
+    let listed: Vec<&str> = based["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            assert!(v.get("diff").is_none(), "no diffs in a lean payload");
+            v["version_id"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(listed, versions);
+
+    // Older entries page by page, oldest first, until none are left.
+    let first_shown = conversation[0]["seq"].as_i64().unwrap();
+    lean.send_json(&json!({"action": "get_messages", "before_seq": first_shown, "limit": 60}))
+        .await;
+    let page = lean.recv_json().await;
+    assert_eq!(page["action"], "messages");
+    assert_eq!(page["has_more"], true);
+    let messages = page["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 60);
+    assert_eq!(messages.last().unwrap()["seq"], first_shown - 1);
+    lean.send_json(&json!({"action": "get_messages", "before_seq": messages[0]["seq"]}))
+        .await;
+    let last_page = lean.recv_json().await;
+    assert_eq!(last_page["has_more"], false);
+    assert_eq!(last_page["messages"][0]["seq"], 1);
+    assert_eq!(last_page["messages"][0]["content"], "message 0");
+
+    // Diffs on demand.
+    lean.send_json(&json!({"action": "get_diff", "file_id": file_id, "from_version_id": versions[0]}))
+        .await;
+    let diff = lean.recv_json().await;
+    assert!(diff["diff"].as_str().unwrap().starts_with("--- flow.based"));
+}
+
+#[tokio::test]
+async fn legacy_payload_diffs_follow_a_new_version_after_being_cached() {
+    let server = TestServer::start().await;
+    let (_, _, chat_id) = server.user_with_chat("cache@example.com").await;
+    let mut ws = legacy(&server, &chat_id).await;
+    let (_, versions) = based_file_with_two_versions(&server, &mut ws, &chat_id).await;
+    ws.close().await;
+    let diffs = |payload: &Value| -> Vec<String> {
+        payload["chat_files_based"][0]["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["diff"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let mut ws = server.connect(&chat_id, false).await;
+    let before = diffs(&ws.recv_json().await);
+    assert!(!before[0].is_empty() && before[1].is_empty());
+    ws.send_json(&json!({"action": "revert_version", "version_id": versions[0], "filename": "flow.based"}))
+        .await;
+    ws.recv_json().await;
+    ws.close().await;
+
+    // The newest version is now v1's content again: v1's diff is empty, v2's is not.
+    let mut ws = server.connect(&chat_id, false).await;
+    let after = diffs(&ws.recv_json().await);
+    assert_eq!(after.len(), 3);
+    assert!(after[0].is_empty() && !after[1].is_empty() && after[2].is_empty());
+}
