@@ -44,6 +44,7 @@ fn run_server(args: &ServerArgs) -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .init();
+    raise_open_files_limit();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -57,6 +58,15 @@ fn run_server(args: &ServerArgs) -> ExitCode {
             eprintln!("kafka-server: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Every WebSocket is an open file: the usual soft limit of 1,024 would refuse clients long
+/// before memory or CPU run out, so take the hard limit the system allows.
+fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open-files limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open-files limit"),
     }
 }
 

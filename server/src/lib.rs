@@ -41,7 +41,7 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<SharedState> {
         settings,
         hub: Arc::new(Hub::default()),
         llm,
-        diff_cache: Default::default(),
+        payload_cache: Default::default(),
     }))
 }
 

@@ -7,7 +7,7 @@ use crate::config::Settings;
 use crate::files::Uploads;
 use crate::hub::Hub;
 use crate::store::Store;
-use crate::ws::DiffCache;
+use crate::ws::PayloadCache;
 
 #[derive(Debug)]
 pub struct AppState {
@@ -18,8 +18,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// One HTTP client for all model calls (connection reuse).
     pub llm: LlmClient,
-    /// The legacy payload's version diffs, computed once per newest version.
-    pub diff_cache: DiffCache,
+    /// The legacy payload's conversation text and version diffs, kept between connects.
+    pub payload_cache: PayloadCache,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -22,13 +22,8 @@ fn soak_duration() -> Duration {
     Duration::from_secs(secs)
 }
 
-// Server bug found by this test: `Store::begin` (server/src/store/mod.rs) opens deferred
-// transactions, and those of revert_version and delete_file read before they write. Under
-// concurrent writers SQLite then answers "database is locked" at once (the busy timeout does
-// not cover a read lock that must become a write lock), so clients get "Internal error".
-// Beginning with `BEGIN IMMEDIATE` (`pool.begin_with("BEGIN IMMEDIATE")`) fixes it; remove
-// this `ignore` with that fix.
-#[ignore = "server bug: deferred write transactions fail with 'database is locked' under concurrency"]
+// This soak found that deferred write transactions failed with 'database is locked' under
+// concurrent writers; write transactions now begin IMMEDIATE on one writer connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_load_leaves_a_consistent_database_and_bounded_memory() {
     let server = TestServer::start().await;

@@ -558,7 +558,8 @@ async fn legacy_payload_diffs_follow_a_new_version_after_being_cached() {
     };
 
     let mut ws = server.connect(&chat_id, false).await;
-    let before = diffs(&ws.recv_json().await);
+    let first = ws.recv_json().await;
+    let before = diffs(&first);
     assert!(!before[0].is_empty() && before[1].is_empty());
     ws.send_json(&json!({"action": "revert_version", "version_id": versions[0], "filename": "flow.based"}))
         .await;
@@ -567,7 +568,16 @@ async fn legacy_payload_diffs_follow_a_new_version_after_being_cached() {
 
     // The newest version is now v1's content again: v1's diff is empty, v2's is not.
     let mut ws = server.connect(&chat_id, false).await;
-    let after = diffs(&ws.recv_json().await);
+    let second = ws.recv_json().await;
+    let after = diffs(&second);
     assert_eq!(after.len(), 3);
+    // The conversation (also kept between connects) gained the revert's entry, at the end.
+    let entries = |payload: &Value| payload["conversation"].as_array().unwrap().clone();
+    assert_eq!(entries(&second).len(), entries(&first).len() + 1);
+    assert_eq!(entries(&second)[..entries(&first).len()], entries(&first)[..]);
+    assert_eq!(
+        entries(&second).last().unwrap()["content"]["based_filename"],
+        "flow.based"
+    );
     assert!(after[0].is_empty() && !after[1].is_empty() && after[2].is_empty());
 }

@@ -82,13 +82,15 @@ impl Store {
         )
     }
 
-    /// The whole conversation, in order, as stored.
-    pub async fn conversation_json(&self, chat_id: &str) -> StoreResult<Vec<StoredMessage>> {
-        let rows =
-            sqlx::query("SELECT seq, role, type, content FROM chat_conversations WHERE chat_id = $1 ORDER BY seq")
-                .bind(chat_id)
-                .fetch_all(&self.pool)
-                .await?;
+    /// The entries after `after_seq` (all: 0), in order, as stored.
+    pub async fn conversation_after(&self, chat_id: &str, after_seq: i64) -> StoreResult<Vec<StoredMessage>> {
+        let rows = sqlx::query(
+            "SELECT seq, role, type, content FROM chat_conversations WHERE chat_id = $1 AND seq > $2 ORDER BY seq",
+        )
+        .bind(chat_id)
+        .bind(after_seq)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows.into_iter().map(stored_message).collect())
     }
 

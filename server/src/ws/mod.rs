@@ -6,11 +6,17 @@
 
 mod actions;
 mod agent_run;
+mod conversation_cache;
 mod diff_cache;
 pub mod payload;
 mod upgrade;
 
-pub use diff_cache::DiffCache;
+/// What initial payloads keep between connects.
+#[derive(Debug, Default)]
+pub struct PayloadCache {
+    diffs: diff_cache::DiffCache,
+    conversations: conversation_cache::ConversationCache,
+}
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,9 +27,9 @@ use kafka_protocol::ws::{ErrorFrame, PROTOCOL_V2};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, interval};
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use warp::Filter;
 use warp::reply::Response;
 
@@ -140,8 +146,12 @@ async fn session(socket: Socket, state: SharedState, chat_id: String, wants_even
     let membership = state
         .hub
         .join(&session.chat_id, session.wants_events.clone(), session.queue.clone());
-    match payload::initial_payload(&state.store, &state.diff_cache, &chat, kind).await {
-        Ok(initial) => session.send_text(initial).await,
+    let started = Instant::now();
+    match payload::initial_payload(&state.store, &state.payload_cache, &chat, kind).await {
+        Ok(initial) => {
+            tracing::debug!(chat_id = %session.chat_id, bytes = initial.len(), elapsed = ?started.elapsed(), "initial payload");
+            session.send_text(initial).await
+        }
         Err(error) => {
             tracing::error!(%error, chat_id = %session.chat_id, "initial payload");
             session.send_error("Could not load the chat.").await;
@@ -224,7 +234,7 @@ async fn write_frames(
 ) {
     while let Some(out) = outgoing.recv().await {
         let (message, last) = match out {
-            Outgoing::Text(text) => (Message::text(text.as_ref()), false),
+            Outgoing::Text(text) => (Message::Text(shared_text(text)), false),
             Outgoing::Ping => (Message::Ping(Default::default()), false),
             Outgoing::Close(reason) => (
                 Message::Close(Some(CloseFrame {
@@ -240,6 +250,19 @@ async fn write_frames(
         }
     }
     let _ = sink.close().await;
+}
+
+/// The queued text as a frame payload without copying it: a long chat's payload is megabytes,
+/// and an event is shared by every session of its chat.
+fn shared_text(text: Arc<str>) -> Utf8Bytes {
+    struct Shared(Arc<str>);
+    impl AsRef<[u8]> for Shared {
+        fn as_ref(&self) -> &[u8] {
+            self.0.as_bytes()
+        }
+    }
+    // A `str` is UTF-8, so the check cannot fail; it costs a scan, not a copy.
+    Utf8Bytes::try_from(bytes::Bytes::from_owner(Shared(text))).unwrap_or_default()
 }
 
 /// Whether the session receives live events (protocol 2).

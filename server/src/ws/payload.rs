@@ -6,6 +6,8 @@ use std::sync::Arc;
 use kafka_protocol::ws::{BasedFile, ChatEvent, ConversationMessage, TextFile, VersionInfo, WorkspaceFile};
 use serde::Serialize;
 
+use super::PayloadCache;
+use super::conversation_cache::{CachedConversation, ConversationCache};
 use super::diff_cache::{DiffCache, FileDiffs};
 use crate::diff::make_patch;
 use crate::store::{
@@ -102,19 +104,23 @@ pub enum PayloadKind {
 /// history that is most of the payload's bytes.
 pub async fn initial_payload(
     store: &Store,
-    cache: &DiffCache,
+    cache: &PayloadCache,
     chat: &ChatRecord,
     kind: PayloadKind,
 ) -> StoreResult<String> {
-    let (conversation, has_more) = match kind {
-        PayloadKind::Full => (store.conversation_json(&chat.id).await?, false),
+    let (full, page, has_more) = match kind {
+        PayloadKind::Full => (
+            full_conversation(store, &cache.conversations, &chat.id).await?,
+            Vec::new(),
+            false,
+        ),
         PayloadKind::Lean { page } => {
             let mut entries = store.conversation_page(&chat.id, None, page + 1).await?;
             let has_more = entries.len() > page as usize;
             if has_more {
                 entries.remove(0);
             }
-            (entries, has_more)
+            (Arc::default(), entries, has_more)
         }
     };
     let files = store.chat_files(&chat.id).await?;
@@ -137,23 +143,28 @@ pub async fn initial_payload(
         .map(|m| m.name)
         .collect();
 
-    let mut out = String::with_capacity(conversation.iter().map(|m| m.content_json.len() + 48).sum::<usize>() + 4096);
+    let page_bytes: usize = page.iter().map(|m| m.content_json.len() + 64).sum();
+    let mut out = String::with_capacity(full.entries_json.len() + page_bytes + 4096);
     out.push_str("{\"chat_id\":");
     push_json(&mut out, &chat.id);
     out.push_str(",\"chat_name\":");
     push_json(&mut out, &chat.name);
     out.push_str(",\"conversation\":[");
-    for (i, message) in conversation.iter().enumerate() {
+    out.push_str(&full.entries_json);
+    for (i, message) in page.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        push_message(&mut out, message, kind != PayloadKind::Full);
+        push_message(&mut out, message, true);
     }
     out.push_str("],\"chat_files_text\":");
     push_json(&mut out, &text_files);
     out.push_str(",\"chat_files_based\":");
     match kind {
-        PayloadKind::Full => push_json(&mut out, &full_based_files(store, cache, &chat.id, &based).await?),
+        PayloadKind::Full => push_json(
+            &mut out,
+            &full_based_files(store, &cache.diffs, &chat.id, &based).await?,
+        ),
         PayloadKind::Lean { .. } => out.push_str(&lean_based_files(store, &chat.id, &based).await?),
     }
     out.push_str(",\"workspace_files\":");
@@ -169,6 +180,35 @@ pub async fn initial_payload(
     }
     out.push('}');
     Ok(out)
+}
+
+/// The whole conversation as JSON text: the cached text extended by the entries saved since.
+async fn full_conversation(
+    store: &Store,
+    cache: &ConversationCache,
+    chat_id: &str,
+) -> StoreResult<Arc<CachedConversation>> {
+    let cached = cache.get(chat_id);
+    let after = cached.as_ref().map_or(0, |c| c.last_seq);
+    let newer = store.conversation_after(chat_id, after).await?;
+    let Some(last_seq) = newer.last().map(|m| m.seq) else {
+        return Ok(cached.unwrap_or_default());
+    };
+    let old = cached.as_ref().map_or("", |c| c.entries_json.as_str());
+    let mut text = String::with_capacity(old.len() + newer.iter().map(|m| m.content_json.len() + 64).sum::<usize>());
+    text.push_str(old);
+    for message in &newer {
+        if !text.is_empty() {
+            text.push(',');
+        }
+        push_message(&mut text, message, false);
+    }
+    let built = Arc::new(CachedConversation {
+        last_seq,
+        entries_json: text,
+    });
+    cache.put(chat_id, built.clone());
+    Ok(built)
 }
 
 fn push_json<T: Serialize + ?Sized>(out: &mut String, value: &T) {

@@ -40,6 +40,11 @@ struct Cli {
     /// Concurrent echo sessions: one level per number.
     #[arg(long, num_args = 1.., default_values_t = [10, 100, 1000])]
     sessions: Vec<usize>,
+    /// Sessions of the paced echo level (0: none), each sending one message per `--pace-ms`.
+    #[arg(long, default_value_t = 1000)]
+    paced_sessions: usize,
+    #[arg(long, default_value_t = 500)]
+    pace_ms: u64,
     /// Versions of the 200-line file: one payload measurement per number (each at least 2).
     #[arg(long, num_args = 1.., default_values_t = [10, 100, 1000])]
     versions: Vec<usize>,
@@ -153,7 +158,13 @@ async fn run_scenario(
     let duration = Duration::from_secs(cli.duration);
     let api = &target.api;
     let table = match scenario {
-        Scenario::Echo => echo::run(api, &cli.sessions, duration).await?,
+        Scenario::Echo => {
+            let paced = (cli.paced_sessions > 0).then(|| echo::Paced {
+                sessions: cli.paced_sessions,
+                interval: Duration::from_millis(cli.pace_ms),
+            });
+            echo::run(api, &cli.sessions, duration, paced).await?
+        }
         Scenario::Payload => payload::run(api, &cli.versions).await?,
         Scenario::Login => login::run(api, cli.login_clients, cli.login_chats, duration).await?,
         Scenario::Agent => agent::run(api, cli.agent_runs).await?,

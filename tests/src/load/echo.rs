@@ -21,26 +21,64 @@ struct Level {
     errors: Vec<anyhow::Error>,
 }
 
-pub async fn run(api: &Api, session_counts: &[usize], duration: Duration) -> anyhow::Result<Table> {
-    let most = session_counts.iter().copied().max().unwrap_or(0);
+/// A paced level: many sessions, each sending one message per `interval` — chat users
+/// rather than a benchmark loop. Its p99 is the latency each of them sees.
+#[derive(Debug, Clone, Copy)]
+pub struct Paced {
+    pub sessions: usize,
+    pub interval: Duration,
+}
+
+pub async fn run(
+    api: &Api,
+    session_counts: &[usize],
+    duration: Duration,
+    paced: Option<Paced>,
+) -> anyhow::Result<Table> {
+    let most = session_counts
+        .iter()
+        .copied()
+        .chain(paced.map(|p| p.sessions))
+        .max()
+        .unwrap_or(0);
     let chats = api
         .user_with_chats(&format!("echo-{}@load.test", run_tag()), most)
         .await?
         .chat_ids;
     let mut table = Table::new(
         "WebSocket echo",
-        &["sessions", "messages/s", "p50", "p99", "errors", "vs original"],
+        &[
+            "sessions",
+            "sending",
+            "messages/s",
+            "p50",
+            "p99",
+            "errors",
+            "vs original",
+        ],
     );
     for &sessions in session_counts {
-        let level = measure(api, &chats[..sessions], duration).await;
-        table.row(cells(&level));
+        let level = measure(api, &chats[..sessions], duration, None).await;
+        table.row(cells(&level, "as fast as echoes return"));
         if let Some(error) = level.errors.first() {
             table.note(format!("{sessions} sessions, first error: {error:#}"));
         }
     }
+    if let Some(paced) = paced {
+        let level = measure(api, &chats[..paced.sessions], duration, Some(paced.interval)).await;
+        table.row(cells(
+            &level,
+            &format!("1 message / {} ms each", paced.interval.as_millis()),
+        ));
+        if let Some(error) = level.errors.first() {
+            table.note(format!("paced level, first error: {error:#}"));
+        }
+    }
     table.note(format!(
         "{} s per level, one chat per session, legacy clients. The original: {} messages/s at {} sessions \
-         and no service at all from the {}th socket.",
+         and no service at all from the {}th socket. A closed loop (each session sends again as soon \
+         as its echo returns) measures throughput: by Little's law its latency is sessions ÷ rate. \
+         The paced level measures the latency of many sessions at a steady rate.",
         duration.as_secs(),
         original::ECHO_PER_SECOND,
         original::ECHO_MAX_SESSIONS,
@@ -49,7 +87,7 @@ pub async fn run(api: &Api, session_counts: &[usize], duration: Duration) -> any
     Ok(table)
 }
 
-fn cells(level: &Level) -> Vec<String> {
+fn cells(level: &Level, sending: &str) -> Vec<String> {
     let comparison = if level.sessions <= original::ECHO_MAX_SESSIONS {
         versus(level.summary.per_second, original::ECHO_PER_SECOND, true)
     } else {
@@ -57,6 +95,7 @@ fn cells(level: &Level) -> Vec<String> {
     };
     vec![
         level.sessions.to_string(),
+        sending.to_owned(),
         rate(level.summary.per_second),
         millis(level.summary.p50),
         millis(level.summary.p99),
@@ -66,7 +105,7 @@ fn cells(level: &Level) -> Vec<String> {
 }
 
 /// Runs one echo session per chat until the deadline.
-async fn measure(api: &Api, chats: &[String], duration: Duration) -> Level {
+async fn measure(api: &Api, chats: &[String], duration: Duration, pace: Option<Duration>) -> Level {
     let urls = chats.iter().map(|chat| api.ws_url(chat, false)).collect();
     let mut errors = Vec::new();
     let mut sessions = Vec::new();
@@ -81,7 +120,11 @@ async fn measure(api: &Api, chats: &[String], duration: Duration) -> Level {
     let tasks: Vec<_> = sessions
         .into_iter()
         .enumerate()
-        .map(|(index, conn)| tokio::spawn(echo_until(conn, index, deadline)))
+        .map(|(index, conn)| {
+            // Paced sessions start spread over one interval, not all at once.
+            let start = pace.map(|p| started + p.mul_f64(index as f64 / chats.len() as f64));
+            tokio::spawn(echo_until(conn, index, deadline, start.zip(pace)))
+        })
         .collect();
     let mut samples = Samples::default();
     for task in tasks {
@@ -100,11 +143,28 @@ async fn measure(api: &Api, chats: &[String], duration: Duration) -> Level {
     }
 }
 
-/// Echoes numbered texts until the deadline; stops at the first error.
-async fn echo_until(mut conn: Conn, session: usize, deadline: Instant) -> (Samples, Option<anyhow::Error>) {
+/// Echoes numbered texts until the deadline, back to back or at `(first, every)`; stops at
+/// the first error.
+async fn echo_until(
+    mut conn: Conn,
+    session: usize,
+    deadline: Instant,
+    pace: Option<(Instant, Duration)>,
+) -> (Samples, Option<anyhow::Error>) {
     let mut samples = Samples::default();
     let mut sent = 0u64;
+    let mut ticks = pace.map(|(first, every)| {
+        let mut ticks = tokio::time::interval_at(first, every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks
+    });
     while Instant::now() < deadline {
+        if let Some(ticks) = &mut ticks {
+            ticks.tick().await;
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
         let started = Instant::now();
         if let Err(error) = echo_once(&mut conn, &format!("load {session} {sent}")).await {
             return (samples, Some(error));
