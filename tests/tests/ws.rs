@@ -500,7 +500,7 @@ async fn lean_payload_lists_versions_without_diffs_and_pages_the_conversation() 
     assert_eq!(payload["lean"], true);
     assert_eq!(payload["conversation_has_more"], true);
     let conversation = payload["conversation"].as_array().unwrap();
-    assert_eq!(conversation.len(), 50, "the newest page only");
+    assert_eq!(conversation.len(), 20, "the newest page only");
     // 120 echo entries, the upload's entry and the edit's: the newest is number 122.
     assert_eq!(conversation.last().unwrap()["seq"], 122);
     assert_eq!(conversation.last().unwrap()["content"], "edited");

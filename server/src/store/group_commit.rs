@@ -8,6 +8,7 @@
 //! only after the transaction holding its messages has committed.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
@@ -20,6 +21,9 @@ const QUEUE: usize = 4096;
 /// Most messages in one transaction: SQLite allows 32,766 bound values per statement and a
 /// message row binds 7.
 const MAX_BATCH_MESSAGES: usize = 2048;
+
+/// How often the WAL is copied back into the database, off the writer's path.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
 /// One caller's messages, committed together and in order.
 struct Request {
@@ -35,10 +39,11 @@ pub(super) struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Starts the writer task on the current runtime.
-    pub(super) fn start(pool: SqlitePool) -> Self {
+    /// Starts the writer task on the current runtime. `writer` is the write connection (its
+    /// automatic checkpoints off), `readers` the pool that runs the checkpoints instead.
+    pub(super) fn start(writer: SqlitePool, readers: SqlitePool) -> Self {
         let (queue, requests) = mpsc::channel(QUEUE);
-        tokio::spawn(write_batches(pool, requests));
+        tokio::spawn(write_batches(writer, readers, requests));
         Self { queue }
     }
 
@@ -59,9 +64,30 @@ fn writer_gone() -> StoreError {
     StoreError::Database(sqlx::Error::PoolClosed)
 }
 
-/// The writer: takes whatever is queued (up to a batch), commits it, answers, repeats.
-async fn write_batches(pool: SqlitePool, mut requests: mpsc::Receiver<Request>) {
-    while let Some(first) = requests.recv().await {
+/// The writer: takes whatever is queued (up to a batch), commits it, answers, repeats; and
+/// every so often has the WAL checkpointed on a reader connection. (SQLite's automatic
+/// checkpoint runs inside the commit that crosses the threshold, with its fsyncs: a stall
+/// for every session waiting on that commit.) Ends when the store is dropped.
+async fn write_batches(pool: SqlitePool, readers: SqlitePool, mut requests: mpsc::Receiver<Request>) {
+    let mut checkpoints = tokio::time::interval(CHECKPOINT_EVERY);
+    checkpoints.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        let first = tokio::select! {
+            request = requests.recv() => match request {
+                Some(request) => request,
+                None => return,
+            },
+            _ = checkpoints.tick() => {
+                let readers = readers.clone();
+                tokio::spawn(async move {
+                    // PASSIVE: copies what it can without waiting for, or blocking, anyone.
+                    if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&readers).await {
+                        tracing::debug!(%error, "wal checkpoint");
+                    }
+                });
+                continue;
+            }
+        };
         let mut batch = vec![first];
         let mut messages = batch[0].messages.len();
         while messages < MAX_BATCH_MESSAGES {

@@ -75,9 +75,10 @@ impl Store {
         sqlx::migrate!("../migrations").run(&pool).await?;
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options)
+            // Checkpoints run beside the writer (see `group_commit`), not inside its commits.
+            .connect_with(options.pragma("wal_autocheckpoint", "0"))
             .await?;
-        let group = group_commit::GroupCommit::start(writer.clone());
+        let group = group_commit::GroupCommit::start(writer.clone(), pool.clone());
         Ok(Self { pool, writer, group })
     }
 

@@ -40,7 +40,7 @@ use payload::PayloadKind;
 use upgrade::{Socket, Upgrade, upgrade};
 
 /// Conversation entries in a lean payload; older ones come through `get_messages`.
-const LEAN_PAGE: u32 = 50;
+const LEAN_PAGE: u32 = 20;
 
 /// How often the server pings an idle client.
 const PING_EVERY: Duration = Duration::from_secs(30);
