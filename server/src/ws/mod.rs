@@ -77,10 +77,10 @@ pub fn route(state: SharedState) -> impl Filter<Extract = (Response,), Error = w
         .and(upgrade())
         .and(with_state(state))
         .map(
-            |chat_id: String, query: WsQuery, upgrade: Result<Upgrade, Response>, state: SharedState| {
+            |chat_id: String, query: WsQuery, upgrade: Result<Upgrade, &'static str>, state: SharedState| {
                 let upgrade = match upgrade {
                     Ok(upgrade) => upgrade,
-                    Err(refused) => return refused,
+                    Err(why) => return upgrade::refused(why),
                 };
                 // The transport refuses frames far beyond the cap; up to twice the cap the session
                 // answers with a clear error frame and stays open.

@@ -30,15 +30,20 @@ pub struct Upgrade {
     on_upgrade: OnUpgrade,
 }
 
-/// Extracts a WebSocket upgrade request; `Err` carries the 400 answer to anything else.
-pub fn upgrade() -> impl Filter<Extract = (Result<Upgrade, Response>,), Error = warp::Rejection> + Clone {
+/// Extracts a WebSocket upgrade request; `Err` says what is wrong with anything else.
+pub fn upgrade() -> impl Filter<Extract = (Result<Upgrade, &'static str>,), Error = warp::Rejection> + Clone {
     warp::get()
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<OnUpgrade>())
         .map(|headers: HeaderMap, on_upgrade: Option<OnUpgrade>| check(&headers, on_upgrade))
 }
 
-fn check(headers: &HeaderMap, on_upgrade: Option<OnUpgrade>) -> Result<Upgrade, Response> {
+/// The 400 answer to a request that is not a valid upgrade.
+pub fn refused(why: &str) -> Response {
+    warp::reply::with_status(why.to_owned(), StatusCode::BAD_REQUEST).into_response()
+}
+
+fn check(headers: &HeaderMap, on_upgrade: Option<OnUpgrade>) -> Result<Upgrade, &'static str> {
     let has = |name: header::HeaderName, token: &str| {
         headers.get_all(name).iter().any(|value| {
             value
@@ -46,20 +51,19 @@ fn check(headers: &HeaderMap, on_upgrade: Option<OnUpgrade>) -> Result<Upgrade, 
                 .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
         })
     };
-    let refuse = |why: &str| Err(warp::reply::with_status(why.to_owned(), StatusCode::BAD_REQUEST).into_response());
     if !has(header::CONNECTION, "upgrade") || !has(header::UPGRADE, "websocket") {
-        return refuse("Expected a WebSocket upgrade (Connection: upgrade, Upgrade: websocket).");
+        return Err("Expected a WebSocket upgrade (Connection: upgrade, Upgrade: websocket).");
     }
     if headers.get(header::SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
-        return refuse("Unsupported WebSocket version; this server speaks 13.");
+        return Err("Unsupported WebSocket version; this server speaks 13.");
     }
     match (headers.get(header::SEC_WEBSOCKET_KEY), on_upgrade) {
         (Some(key), Some(on_upgrade)) => Ok(Upgrade {
             key: key.clone(),
             on_upgrade,
         }),
-        (None, _) => refuse("Missing Sec-WebSocket-Key."),
-        (_, None) => refuse("This connection cannot be upgraded."),
+        (None, _) => Err("Missing Sec-WebSocket-Key."),
+        (_, None) => Err("This connection cannot be upgraded."),
     }
 }
 
