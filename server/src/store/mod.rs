@@ -14,7 +14,9 @@ mod users;
 mod versions;
 mod workspaces;
 
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -52,6 +54,32 @@ pub struct Store {
     writer: SqlitePool,
     /// Conversation appends from all sessions, committed in batches.
     group: group_commit::GroupCommit,
+    /// User IDs by email, for logins.
+    known_users: Arc<KnownUsers>,
+}
+
+/// Emails and their user IDs, bounded: past the limit it starts over.
+#[derive(Debug, Default)]
+struct KnownUsers(Mutex<HashMap<String, String>>);
+
+impl KnownUsers {
+    const LIMIT: usize = 100_000;
+
+    fn get(&self, email: &str) -> Option<String> {
+        self.lock().get(email).cloned()
+    }
+
+    fn insert(&self, email: &str, id: &str) {
+        let mut users = self.lock();
+        if users.len() >= Self::LIMIT {
+            users.clear();
+        }
+        users.insert(email.to_owned(), id.to_owned());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl Store {
@@ -79,7 +107,12 @@ impl Store {
             .connect_with(options.pragma("wal_autocheckpoint", "0"))
             .await?;
         let group = group_commit::GroupCommit::start(writer.clone(), pool.clone());
-        Ok(Self { pool, writer, group })
+        Ok(Self {
+            pool,
+            writer,
+            group,
+            known_users: Arc::default(),
+        })
     }
 
     async fn begin(&self) -> StoreResult<Tx> {

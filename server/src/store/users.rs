@@ -46,11 +46,20 @@ impl Store {
         Ok(id)
     }
 
+    /// The user's ID, remembered once found: an email's user never changes and users are never
+    /// deleted, so a repeated login reads the database once (its overview), not twice.
     async fn user_id_by_email(&self, email: &str) -> StoreResult<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        if let Some(id) = self.known_users.get(email) {
+            return Ok(Some(id));
+        }
+        let id: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
             .bind(email)
             .fetch_optional(&self.pool)
-            .await?)
+            .await?;
+        if let Some(id) = &id {
+            self.known_users.insert(email, id);
+        }
+        Ok(id)
     }
 
     pub async fn user_exists(&self, user_id: &str) -> StoreResult<bool> {
