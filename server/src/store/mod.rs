@@ -8,6 +8,8 @@ mod chats;
 mod conversation;
 mod files;
 mod models;
+mod owners;
+mod tokens;
 mod users;
 mod versions;
 mod workspaces;
@@ -18,10 +20,14 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
+use crate::secrets::Sealer;
+
 pub use chats::ChatRecord;
 pub use conversation::MessageRecord;
 pub use files::{ChatFileRecord, FileKind, NewChatFile, NewFile, StoredFile};
 pub use models::ModelRecord;
+pub use owners::Resource;
+pub use tokens::Credentials;
 pub use users::UserOverview;
 pub use versions::VersionRecord;
 
@@ -34,6 +40,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Secret(crate::secrets::SecretError),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -44,6 +52,8 @@ type Tx = Transaction<'static, Sqlite>;
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// Seals model keys at rest (a no-op without a secret key).
+    sealer: Sealer,
 }
 
 impl Store {
@@ -62,7 +72,16 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("../migrations").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            sealer: Sealer::default(),
+        })
+    }
+
+    /// Seals model keys with `sealer` from now on.
+    pub fn with_sealer(mut self, sealer: Sealer) -> Self {
+        self.sealer = sealer;
+        self
     }
 
     async fn begin(&self) -> StoreResult<Tx> {
@@ -87,6 +106,15 @@ pub fn new_id() -> String {
 /// The current UTC time as the original wrote it (Python's `isoformat()` of a naive UTC time).
 pub fn now_iso() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+}
+
+/// The UTC time `after` from now, in the same format (token expiry).
+pub fn now_iso_after(after: Duration) -> String {
+    let after = chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
+    let at = chrono::Utc::now()
+        .checked_add_signed(after)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+    at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
 }
 
 /// Maps "no row" to `NotFound(what)`.
