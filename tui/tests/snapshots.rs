@@ -48,6 +48,18 @@ fn with_key(mut app: App, code: KeyCode) -> App {
     app
 }
 
+/// Lines 2–4 of the code selected with `V`, `j`, `j`.
+fn code_selection() -> App {
+    let mut app = fixtures::chat_with(fixtures::CODE);
+    for code in [KeyCode::Esc, KeyCode::Tab, KeyCode::Tab, KeyCode::Char('j')] {
+        key(&mut app, code);
+    }
+    for code in [KeyCode::Char('V'), KeyCode::Char('j'), KeyCode::Char('j')] {
+        key(&mut app, code);
+    }
+    app
+}
+
 fn add_model() -> App {
     let mut app = fixtures::logged_in();
     key(&mut app, KeyCode::Char('m'));
@@ -69,6 +81,7 @@ fn screens() -> Vec<(&'static str, App)> {
         ("chat", fixtures::chat()),
         ("chat_busy", busy_chat()),
         ("versions", fixtures::versions()),
+        ("code_selection", code_selection()),
         ("confirm_revert", with_key(fixtures::versions(), KeyCode::Char('r'))),
         ("help", with_key(fixtures::logged_in(), KeyCode::Char('?'))),
         ("models", with_key(fixtures::logged_in(), KeyCode::Char('m'))),

@@ -6,6 +6,7 @@ mod browser;
 mod chat;
 mod keys;
 mod popup;
+mod selection;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use ratatui::text::Line;
 pub use browser::{BrowserFocus, BrowserState};
 pub use chat::{ChatState, FileEntry, Pane, VersionsView, copyable, message_text};
 pub use popup::{AddModelForm, Confirmed, Popup, PromptPurpose};
+pub use selection::LineSelection;
 
 use crate::highlight::{self, HighlightCache};
 use crate::text_input::TextInput;

@@ -86,6 +86,15 @@ pub fn selected_style() -> Style {
     Style::default().add_modifier(Modifier::REVERSED)
 }
 
+/// Lines selected with `V`: a blue tint that reads on dark and light terminals.
+pub fn selection_style() -> Style {
+    let tint = match crate::highlight::background() {
+        crate::highlight::Background::Dark => Color::Rgb(40, 60, 110),
+        crate::highlight::Background::Light => Color::Rgb(200, 215, 250),
+    };
+    Style::default().bg(tint)
+}
+
 pub fn dim() -> Style {
     Style::default().fg(Color::DarkGray)
 }
