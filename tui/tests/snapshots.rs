@@ -31,6 +31,15 @@ fn login() -> App {
     app
 }
 
+/// The server said the account has a password; it is being typed (masked).
+fn login_password() -> App {
+    let mut app = login();
+    key(&mut app, KeyCode::Enter);
+    app.handle_event(AppEvent::LoginRefused("Invalid credentials.".into()));
+    app.paste("hunter2");
+    app
+}
+
 fn busy_chat() -> App {
     let mut app = fixtures::chat();
     app.handle_event(AppEvent::Frame {
@@ -77,6 +86,7 @@ fn add_model() -> App {
 fn screens() -> Vec<(&'static str, App)> {
     vec![
         ("login", login()),
+        ("login_password", login_password()),
         ("browser", fixtures::logged_in()),
         ("chat", fixtures::chat()),
         ("chat_busy", busy_chat()),

@@ -333,3 +333,61 @@ fn lines_of_a_diff_can_be_selected_and_copied() {
     assert_eq!(copied, expected);
     assert!(copied.contains("loop:\n"), "{copied:?}");
 }
+
+#[test]
+fn a_refused_login_asks_for_the_password_then_says_when_it_is_wrong() {
+    use kafka_tui::app::{LoginField, RestCall};
+    let mut app = App::new("test");
+    let login = |email: &str, password: Option<&str>| {
+        vec![Command::Rest(RestCall::Login {
+            email: email.into(),
+            password: password.map(str::to_owned),
+        })]
+    };
+    assert_eq!(
+        type_and_send(&mut app, "ada@example.com"),
+        login("ada@example.com", None)
+    );
+    app.handle_event(AppEvent::LoginRefused("Invalid credentials.".into()));
+    assert!(app.login.asks_password && app.login.focus == LoginField::Password);
+    assert_eq!(app.last_error, None, "the first 401 only means a password is needed");
+
+    assert_eq!(
+        type_and_send(&mut app, "wrong"),
+        login("ada@example.com", Some("wrong"))
+    );
+    app.handle_event(AppEvent::LoginRefused("Invalid credentials.".into()));
+    assert_eq!(app.last_error.as_deref(), Some("Invalid credentials."));
+    assert!(app.login.password.text().is_empty(), "typed again from scratch");
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.login.focus, LoginField::Email);
+    assert_eq!(app.login.email.text(), "ada@example.com");
+}
+
+#[test]
+fn after_the_session_expired_logging_in_again_reopens_the_chat_with_the_unsent_message() {
+    use kafka_tui::app::{RestAnswer, Screen};
+    let mut app = fixtures::chat();
+    assert_eq!(app.handle_event(AppEvent::SessionExpired), [Command::Disconnect]);
+    assert_eq!(app.screen, Screen::Login);
+    assert!(app.chat.is_none() && app.user.is_none() && app.token().is_none());
+    assert!(app.last_error.as_deref().unwrap().contains("session expired"));
+    assert!(app.handle_event(AppEvent::SessionExpired).is_empty(), "once is enough");
+
+    let commands = app.handle_event(AppEvent::Rest(RestAnswer::LoggedIn(fixtures::login())));
+    assert_eq!(
+        commands,
+        [Command::Connect {
+            chat_id: CHAT_ID.into()
+        }]
+    );
+    let chat = app.chat.as_ref().unwrap();
+    assert_eq!(chat.input.text(), "Now also confirm by SMS");
+
+    // Another account does not get that chat.
+    app.handle_event(AppEvent::SessionExpired);
+    let mut other = fixtures::login();
+    other.email = "bob@example.com".into();
+    assert!(app.handle_event(AppEvent::Rest(RestAnswer::LoggedIn(other))).is_empty());
+    assert_eq!((app.screen, app.chat.is_none()), (Screen::Browser, true));
+}

@@ -1,6 +1,6 @@
 //! Keys → state changes and commands, through the keymap.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{KeyEvent, KeyEventKind};
 use kafka_protocol::ws::{ClientAction, NewMessage};
 
 use super::chat::{PAGE, Pane};
@@ -44,17 +44,6 @@ impl App {
                 _ => vec![Context::Chat, Context::Global],
             },
         }
-    }
-
-    fn login_key(&mut self, key: KeyEvent) -> Vec<Command> {
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        match key.code {
-            KeyCode::Char('c') if ctrl => self.should_quit = true,
-            KeyCode::Enter if !self.logging_in => return self.submit_login(),
-            KeyCode::Esc => self.should_quit = true,
-            _ => edit(&mut self.email, key),
-        }
-        Vec::new()
     }
 
     fn browser_key(&mut self, key: KeyEvent) -> Vec<Command> {

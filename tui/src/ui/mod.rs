@@ -53,6 +53,10 @@ pub fn pane_at(app: &App, screen: Rect, column: u16, row: u16) -> Option<crate::
 /// The key hints of the contexts in force, from the keymap.
 fn render_footer(app: &App, frame: &mut Frame, area: Rect) {
     let hints = match app.screen {
+        // The login screen has no keymap context: it only types, and its keys are fixed.
+        Screen::Login if app.login.asks_password => {
+            vec![("Enter", "log in"), ("Tab", "email / password"), ("Esc/^C", "quit")]
+        }
         Screen::Login => vec![("Enter", "log in"), ("Esc/^C", "quit")],
         _ => keymap::footer_hints(&app.contexts()),
     };
