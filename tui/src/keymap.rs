@@ -432,6 +432,17 @@ mod tests {
     }
 
     #[test]
+    fn every_bound_action_can_be_rebound_by_name() {
+        for binding in defaults() {
+            assert!(
+                ACTION_NAMES.iter().any(|(_, action)| *action == binding.action),
+                "{:?} has no name for keys.conf",
+                binding.action
+            );
+        }
+    }
+
+    #[test]
     fn keys_conf_errors_name_the_line() {
         let mut bindings = defaults();
         assert_eq!(
