@@ -79,6 +79,28 @@ async fn a_newcomer_writes_changes_diffs_and_reverts_a_based_file() {
         "talk is highlighted as a built-in: {talk:?}"
     );
 
+    // Copy two lines of it: to the code pane, V on line 2, j, y; the terminal gets exactly
+    // those lines. Enter goes back to the input.
+    for key in [
+        KeyCode::Esc,
+        KeyCode::Tab,
+        KeyCode::Tab,
+        KeyCode::Char('j'),
+        KeyCode::Char('V'),
+    ] {
+        ui.press(key);
+    }
+    ui.char('j');
+    assert!(ui.screen().contains("lines 2–3 of 5"));
+    ui.char('y');
+    let copied = ui.driver.clipboard.pop().map(|text| kafka_tui::clipboard::osc52(&text));
+    let lines: String = VALID.lines().skip(1).take(2).map(|line| format!("{line}\n")).collect();
+    assert_eq!(
+        copied.as_deref().and_then(kafka_tui::clipboard::decode_osc52),
+        Some(lines)
+    );
+    ui.press(KeyCode::Enter);
+
     // Change it: the agent triages, then writes a diff.
     fake.push_json(json!({"summary": "edit", "extraction_indices": [], "genNewFile": false,
                           "files_list": [], "plain_response": false, "tools": []}));
