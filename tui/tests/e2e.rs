@@ -328,3 +328,47 @@ async fn a_dropped_socket_reconnects_and_the_typed_text_stays() {
     .await;
     assert_eq!(ui.app().chat.as_ref().unwrap().input.text(), "unsent words");
 }
+
+/// The real server in protected mode: the password is asked, and every REST call and the
+/// WebSocket carry the token (without it the server would answer 401 and nothing would load).
+#[tokio::test]
+async fn a_protected_server_is_used_with_a_password_and_tokens_throughout() {
+    let server = TestServer::start_with(|s| s.auth = kafka_server::auth::AuthMode::Token).await;
+    let login: serde_json::Value = server
+        .http
+        .post(server.url("/auth/login"))
+        .json(&json!({"email": "guarded@example.com"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let set = server
+        .http
+        .post(server.url("/auth/password"))
+        .bearer_auth(login["token"].as_str().unwrap())
+        .json(&json!({"password": "a long passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 200);
+
+    let mut ui = Harness::new(&server.base, 120, 40);
+    ui.type_text("guarded@example.com");
+    ui.press(KeyCode::Enter);
+    ui.wait_for("the password field", |app| app.login.asks_password).await;
+    let typed = "a long passphrase";
+    ui.type_text(typed);
+    assert!(!ui.screen().contains(typed), "the password shows masked");
+    ui.press(KeyCode::Enter);
+    ui.wait_for("the browser", |app| app.screen == Screen::Browser).await;
+
+    // A new chat (REST with the token) opens and loads over the WebSocket (?token=).
+    ui.char('n');
+    ui.press(KeyCode::Enter);
+    ui.wait_for("the chat, connected and loaded", |app| {
+        app.connection == Connection::Connected && app.chat.as_ref().is_some_and(|chat| chat.loaded)
+    })
+    .await;
+}
