@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::agent::LlmClient;
+use crate::auth::throttle::LoginThrottle;
 use crate::config::Settings;
 use crate::files::Uploads;
 use crate::hub::Hub;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub llm: LlmClient,
     /// The legacy payload's conversation text and version diffs, kept between connects.
     pub payload_cache: PayloadCache,
+    /// Failed logins per account and address.
+    pub throttle: LoginThrottle,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -10,6 +10,8 @@ mod files;
 mod group_commit;
 mod lean;
 mod models;
+mod owners;
+mod tokens;
 mod users;
 mod versions;
 mod workspaces;
@@ -22,11 +24,15 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
+use crate::secrets::Sealer;
+
 pub use chats::ChatRecord;
 pub use conversation::MessageRecord;
 pub use files::{ChatFileRecord, FileKind, NewChatFile, NewFile, StoredFile};
 pub use lean::{StoredMessage, VersionMeta};
 pub use models::ModelRecord;
+pub use owners::Resource;
+pub use tokens::Credentials;
 pub use users::UserOverview;
 pub use versions::VersionRecord;
 
@@ -39,6 +45,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Secret(crate::secrets::SecretError),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -56,6 +64,8 @@ pub struct Store {
     group: group_commit::GroupCommit,
     /// User IDs by email, for logins.
     known_users: Arc<KnownUsers>,
+    /// Seals model keys at rest (a no-op without a secret key).
+    sealer: Sealer,
 }
 
 /// Emails and their user IDs, bounded: past the limit it starts over.
@@ -112,7 +122,14 @@ impl Store {
             writer,
             group,
             known_users: Arc::default(),
+            sealer: Sealer::default(),
         })
+    }
+
+    /// Seals model keys with `sealer` from now on.
+    pub fn with_sealer(mut self, sealer: Sealer) -> Self {
+        self.sealer = sealer;
+        self
     }
 
     async fn begin(&self) -> StoreResult<Tx> {
@@ -137,6 +154,15 @@ pub fn new_id() -> String {
 /// The current UTC time as the original wrote it (Python's `isoformat()` of a naive UTC time).
 pub fn now_iso() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+}
+
+/// The UTC time `after` from now, in the same format (token expiry).
+pub fn now_iso_after(after: Duration) -> String {
+    let after = chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
+    let at = chrono::Utc::now()
+        .checked_add_signed(after)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+    at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
 }
 
 /// Maps "no row" to `NotFound(what)`.

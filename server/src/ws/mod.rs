@@ -33,9 +33,12 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use warp::Filter;
 use warp::reply::Response;
 
+use crate::auth::Caller;
+use crate::error::ApiError;
 use crate::http::with_state;
 use crate::hub::{Outgoing, SESSION_QUEUE};
 use crate::state::SharedState;
+use crate::store::StoreError;
 use payload::PayloadKind;
 use upgrade::{Socket, Upgrade, upgrade};
 
@@ -49,12 +52,14 @@ const IDLE_LIMIT: Duration = Duration::from_secs(90);
 /// A write that takes longer than this means the client stopped reading.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct WsQuery {
     /// `2` opts in to live events.
     v: Option<u32>,
     /// `1` or `true` (with `v=2`): the lean initial payload, see [`PayloadKind::Lean`].
     lean: Option<String>,
+    /// The bearer token, for clients (browsers) that cannot set headers on a WebSocket.
+    token: Option<String>,
 }
 
 impl WsQuery {
@@ -69,29 +74,45 @@ impl WsQuery {
 
 pub fn route(state: SharedState) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     warp::path!("ws" / String)
-        .and(
-            warp::query::<WsQuery>()
-                .or(warp::any().map(|| WsQuery { v: None, lean: None }))
-                .unify(),
-        )
+        .and(warp::query::<WsQuery>().or(warp::any().map(WsQuery::default)).unify())
+        .and(warp::header::optional::<String>("authorization"))
         .and(upgrade())
         .and(with_state(state))
-        .map(
-            |chat_id: String, query: WsQuery, upgrade: Result<Upgrade, &'static str>, state: SharedState| {
+        .then(
+            |chat_id: String,
+             query: WsQuery,
+             header: Option<String>,
+             upgrade: Result<Upgrade, &'static str>,
+             state: SharedState| async move {
                 let upgrade = match upgrade {
                     Ok(upgrade) => upgrade,
                     Err(why) => return upgrade::refused(why),
                 };
-                // The transport refuses frames far beyond the cap; up to twice the cap the session
-                // answers with a clear error frame and stays open.
+                // Authenticate before the upgrade, so a bad token is a plain 401 response.
+                let caller = match ws_caller(&state, query.token.as_deref(), header.as_deref()).await {
+                    Ok(caller) => caller,
+                    Err(error) => return crate::http::error_response(&error),
+                };
+                // The transport refuses frames far beyond the cap; up to twice the cap the
+                // session answers with a clear error frame and stays open.
                 let hard_limit = state.settings.max_frame_bytes.saturating_mul(2);
                 let wants_events = query.v.is_some_and(|v| v >= PROTOCOL_V2);
                 let kind = query.payload_kind();
                 upgrade.on_upgrade(hard_limit, move |socket| {
-                    session(socket, state, chat_id, wants_events, kind)
+                    session(socket, state, caller, chat_id, wants_events, kind)
                 })
             },
         )
+}
+
+/// The caller from `?token=` or an `Authorization: Bearer` header (the query wins).
+async fn ws_caller(state: &SharedState, query_token: Option<&str>, header: Option<&str>) -> Result<Caller, ApiError> {
+    let token = match (query_token, header) {
+        (Some(token), _) => Some(token),
+        (None, Some(header)) => Some(crate::auth::bearer(header)?),
+        (None, None) => None,
+    };
+    crate::auth::authenticate(state, token).await
 }
 
 /// What a session knows about itself.
@@ -121,7 +142,14 @@ impl Session {
     }
 }
 
-async fn session(socket: Socket, state: SharedState, chat_id: String, wants_events: bool, kind: PayloadKind) {
+async fn session(
+    socket: Socket,
+    state: SharedState,
+    caller: Caller,
+    chat_id: String,
+    wants_events: bool,
+    kind: PayloadKind,
+) {
     let (sink, mut stream) = socket.split();
     let (queue, outgoing) = mpsc::channel(SESSION_QUEUE);
     let writer = tokio::spawn(write_frames(sink, outgoing));
@@ -132,7 +160,13 @@ async fn session(socket: Socket, state: SharedState, chat_id: String, wants_even
         queue,
     };
 
+    // Another user's chat is answered exactly like a missing one.
     let chat = match state.store.chat(&session.chat_id).await {
+        Ok(chat) if caller.user_id().is_none_or(|user| user == chat.user_id) => Ok(chat),
+        Ok(_) => Err(StoreError::NotFound("Chat")),
+        Err(error) => Err(error),
+    };
+    let chat = match chat {
         Ok(chat) => chat,
         Err(error) => {
             session.send_error(error.to_string()).await;
