@@ -1,27 +1,34 @@
 //! All SQL lives here; nothing else touches the database.
 //!
 //! Queries are checked at run time (building needs no database) and written in portable SQL
-//! with `$n` placeholders. Every operation that changes several rows runs in one
-//! transaction, so a crash leaves either all of it or none of it.
+//! with `$n` placeholders, run through sqlx's `Any` driver on SQLite or PostgreSQL, chosen by
+//! the URL's scheme. Every operation that changes several rows runs in one transaction, so a
+//! crash leaves either all of it or none of it. Nothing outside this module knows which
+//! database is in use: live chat events (`events`) and the one-agent-run-per-chat lock
+//! (`runs`) live here too, in-process on SQLite and shared through PostgreSQL otherwise.
 
 mod chats;
 mod conversation;
+mod events;
 mod files;
 mod models;
+mod runs;
 mod users;
 mod versions;
 mod workspaces;
 
 use std::str::FromStr;
-use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::any::AnyPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+use sqlx::{Any, AnyPool, ConnectOptions, Connection, Executor, Transaction};
 
 pub use chats::ChatRecord;
 pub use conversation::MessageRecord;
+pub use events::{ChatSignal, EventBus, SignalKind};
 pub use files::{ChatFileRecord, FileKind, NewChatFile, NewFile, StoredFile};
 pub use models::ModelRecord;
+pub use runs::RunLease;
 pub use users::UserOverview;
 pub use versions::VersionRecord;
 
@@ -34,49 +41,140 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL (use sqlite://… or postgres://…): {0}")]
+    UnsupportedUrl(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-type Tx = Transaction<'static, Sqlite>;
+type Tx = Transaction<'static, Any>;
+
+/// Which database is behind the pool. Only `store/` looks at it, for the few places where the
+/// dialects differ (transaction start, row locks, live events, run locks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn of_url(url: &str) -> StoreResult<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            // Only the scheme: the rest may hold a password.
+            let scheme = url.split(':').next().unwrap_or_default();
+            Err(StoreError::UnsupportedUrl(format!("{scheme}:")))
+        }
+    }
+
+    /// The row-lock clause for `SELECT`s that guard a read-then-write. SQLite has none and
+    /// needs none: `BEGIN IMMEDIATE` already makes writers take turns.
+    fn for_update(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
+    }
+}
 
 /// The database. Cheap to clone: it wraps a connection pool.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
+    /// For the connections that live outside the pool (event listener, agent-run locks).
+    url: String,
+}
+
+impl std::fmt::Debug for Store {
+    // The URL may carry a password: keep it out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {
-    /// Opens (creating if missing) the database at `url` and applies the migrations.
+    /// Opens the database at `url` (`sqlite://…`, created if missing, or `postgres://…`) and
+    /// applies its migrations.
     pub async fn connect(url: &str) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // WAL + NORMAL is durable against process crashes (what we promise); only a power
-            // loss can drop the last commits.
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await?;
-        sqlx::migrate!("../migrations").run(&pool).await?;
-        Ok(Self { pool })
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(url)?;
+        let pool = match backend {
+            Backend::Sqlite => open_sqlite(url).await?,
+            Backend::Postgres => AnyPoolOptions::new().max_connections(16).connect(url).await?,
+        };
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("../migrations").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("../migrations/postgres").run(&pool).await?,
+        }
+        Ok(Self {
+            pool,
+            backend,
+            url: url.to_owned(),
+        })
     }
 
     async fn begin(&self) -> StoreResult<Tx> {
-        // IMMEDIATE takes the write lock at BEGIN: a deferred transaction that reads, then writes,
-        // fails with "database is locked" when another writer got there first (busy_timeout
-        // cannot help an upgrade), whereas IMMEDIATE waits its turn.
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(match self.backend {
+            // IMMEDIATE takes the write lock at BEGIN: a deferred transaction that reads, then
+            // writes, fails with "database is locked" when another writer got there first
+            // (busy_timeout cannot help an upgrade), whereas IMMEDIATE waits its turn.
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            // PostgreSQL writers lock the rows they number after (`lock_chat`, `FOR UPDATE`).
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
-    /// Runs `PRAGMA foreign_key_check`; the number of violations (0 in a healthy database).
+    /// Foreign-key violations in the database (0 in a healthy one). SQLite checks on demand
+    /// (`PRAGMA foreign_key_check`); PostgreSQL enforces every validated constraint on each
+    /// write, so a violation can only hide behind a constraint that is not validated.
     pub async fn foreign_key_violations(&self) -> StoreResult<usize> {
-        let rows = sqlx::query("PRAGMA foreign_key_check").fetch_all(&self.pool).await?;
-        Ok(rows.len())
+        match self.backend {
+            Backend::Sqlite => Ok(sqlx::query("PRAGMA foreign_key_check")
+                .fetch_all(&self.pool)
+                .await?
+                .len()),
+            Backend::Postgres => {
+                let unchecked: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM pg_constraint WHERE contype = 'f' AND NOT convalidated")
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok(unchecked as usize)
+            }
+        }
     }
+}
+
+/// SQLite through the `Any` pool: the file is created and switched to WAL once (both stick
+/// to the file); the per-connection settings are applied as each connection opens.
+async fn open_sqlite(url: &str) -> StoreResult<AnyPool> {
+    let mut first = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .connect()
+        .await?;
+    first.ping().await?;
+    first.close().await?;
+    let pool = AnyPoolOptions::new()
+        .max_connections(8)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                // WAL + NORMAL is durable against process crashes (what we promise); only a
+                // power loss can drop the last commits.
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await?;
+    Ok(pool)
 }
 
 /// A new random ID, as the brief's UUIDv4 strings.

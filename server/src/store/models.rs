@@ -1,7 +1,7 @@
 //! LLM model configurations. The API key is stored, and only `model_for_agent` reads it.
 
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use super::{Store, StoreResult, found, new_id, now_iso};
 
@@ -28,7 +28,7 @@ impl std::fmt::Debug for ModelRecord {
     }
 }
 
-fn model_from_row(row: SqliteRow) -> ModelRecord {
+fn model_from_row(row: AnyRow) -> ModelRecord {
     ModelRecord {
         id: row.get("id"),
         name: row.get("name"),

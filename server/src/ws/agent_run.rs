@@ -45,12 +45,10 @@ pub async fn new_message(session: &Session, request: NewMessage) {
         }
         Err(error) => return store_error(session, error).await,
     };
-    let Some(cancel) = state.hub.start_agent_run(&chat.id) else {
-        return session
-            .send_error(
-                "The agent is already working on this chat. Wait for its answer, or send {\"action\":\"cancel\"}.",
-            )
-            .await;
+    let cancel = match state.hub.start_agent_run(&chat.id).await {
+        Ok(Some(cancel)) => cancel,
+        Ok(None) => return refuse_busy(session).await,
+        Err(error) => return store_error(session, error).await,
     };
     let run = Run {
         state: state.clone(),
@@ -61,7 +59,7 @@ pub async fn new_message(session: &Session, request: NewMessage) {
     let input = match run.save_prompt_and_gather(&request).await {
         Ok(input) => input,
         Err(error) => {
-            state.hub.finish_agent_run(&chat.id);
+            state.hub.finish_agent_run(&chat.id).await;
             return store_error(session, error).await;
         }
     };
@@ -84,8 +82,14 @@ pub async fn new_message(session: &Session, request: NewMessage) {
         };
         let outcome = agent::run(&run.state.llm, &endpoint, input, &progress, cancel).await;
         run.finish(outcome).await;
-        run.state.hub.finish_agent_run(&run.chat_id);
+        run.state.hub.finish_agent_run(&run.chat_id).await;
     });
+}
+
+async fn refuse_busy(session: &Session) {
+    session
+        .send_error("The agent is already working on this chat. Wait for its answer, or send {\"action\":\"cancel\"}.")
+        .await;
 }
 
 fn stage(progress: &Progress) -> &'static str {
