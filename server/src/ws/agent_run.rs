@@ -4,6 +4,8 @@
 //!
 //! One run per chat at a time: a second `new_message` meanwhile is refused with an error.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use kafka_protocol::ws::{AgentResponse, BasedFileContent, ChatEvent, ErrorFrame, Message, NewMessage, ServerAction};
 use serde_json::json;
 
@@ -22,6 +24,8 @@ struct Run {
     state: SharedState,
     chat_id: String,
     reply_to: tokio::sync::mpsc::Sender<Outgoing>,
+    /// Whether the chat's agent slot was given back (it must be, exactly once).
+    released: AtomicBool,
 }
 
 pub async fn new_message(session: &Session, request: NewMessage) {
@@ -54,12 +58,13 @@ pub async fn new_message(session: &Session, request: NewMessage) {
         state: state.clone(),
         chat_id: chat.id.clone(),
         reply_to: session.queue.clone(),
+        released: AtomicBool::new(false),
     };
     // The prompt is kept whatever happens next.
     let input = match run.save_prompt_and_gather(&request).await {
         Ok(input) => input,
         Err(error) => {
-            state.hub.finish_agent_run(&chat.id).await;
+            run.release().await;
             return store_error(session, error).await;
         }
     };
@@ -82,7 +87,7 @@ pub async fn new_message(session: &Session, request: NewMessage) {
         };
         let outcome = agent::run(&run.state.llm, &endpoint, input, &progress, cancel).await;
         run.finish(outcome).await;
-        run.state.hub.finish_agent_run(&run.chat_id).await;
+        run.release().await;
     });
 }
 
@@ -148,7 +153,17 @@ impl Run {
         })
     }
 
+    /// Gives the chat's agent slot back, once. The final reply calls it first: a client may
+    /// send its next prompt the moment it sees the answer, and must not be refused then.
+    async fn release(&self) {
+        if !self.released.swap(true, Ordering::SeqCst) {
+            self.state.hub.finish_agent_run(&self.chat_id).await;
+        }
+    }
+
+    /// Sends the run's reply (its last word), freeing the slot first.
     async fn send(&self, text: String) {
+        self.release().await;
         let _ = self.reply_to.send(Outgoing::Text(text.into())).await;
     }
 
