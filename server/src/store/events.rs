@@ -117,7 +117,8 @@ impl Store {
 }
 
 /// Sends queued signals one by one on one connection, so this instance's signals keep their
-/// order. A failed send is logged and the connection replaced.
+/// order. A failed send is retried once on a new connection (the old one may have gone stale,
+/// e.g. after a database restart), then logged and dropped.
 async fn publish_all(
     url: String,
     connection: PgConnection,
@@ -133,45 +134,43 @@ async fn publish_all(
                 None => return,
             },
         };
-        let conn = match connection.take() {
-            Some(conn) => conn,
-            None => match PgConnection::connect(&url).await {
-                Ok(conn) => conn,
-                Err(error) => {
-                    tracing::error!(%error, chat_id = %signal.chat_id, "cannot reach PostgreSQL; an event was dropped");
-                    tokio::time::sleep(RECONNECT_WAIT).await;
-                    continue;
+        for attempt in 1..=2 {
+            let conn = match connection.take() {
+                Some(conn) => conn,
+                None => match PgConnection::connect(&url).await {
+                    Ok(conn) => conn,
+                    Err(error) => {
+                        tracing::error!(%error, attempt, "cannot reach PostgreSQL to publish a chat event");
+                        tokio::time::sleep(RECONNECT_WAIT).await;
+                        continue;
+                    }
+                },
+            };
+            match notify(conn, &signal).await {
+                Ok(conn) => {
+                    connection = Some(conn);
+                    break;
                 }
-            },
-        };
-        connection = notify(conn, &signal).await;
+                Err(error) => tracing::error!(%error, attempt, chat_id = %signal.chat_id, "publishing a chat event"),
+            }
+        }
     }
 }
 
-/// Sends one signal; returns the connection unless it failed.
-async fn notify(mut conn: PgConnection, signal: &ChatSignal) -> Option<PgConnection> {
-    let result = async {
-        let body = serde_json::to_string(signal).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-        let payload = if body.len() > MAX_NOTIFY_BYTES {
-            store_payload(&mut conn, &body).await?
-        } else {
-            body
-        };
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(&payload)
-            .execute(&mut conn)
-            .await?;
-        Ok::<_, sqlx::Error>(())
-    }
-    .await;
-    match result {
-        Ok(()) => Some(conn),
-        Err(error) => {
-            tracing::error!(%error, chat_id = %signal.chat_id, "publishing a chat event failed; it was dropped");
-            None
-        }
-    }
+/// Sends one signal; gives the connection back unless it failed.
+async fn notify(mut conn: PgConnection, signal: &ChatSignal) -> sqlx::Result<PgConnection> {
+    let body = serde_json::to_string(signal).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let payload = if body.len() > MAX_NOTIFY_BYTES {
+        store_payload(&mut conn, &body).await?
+    } else {
+        body
+    };
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(&payload)
+        .execute(&mut conn)
+        .await?;
+    Ok(conn)
 }
 
 /// Saves an oversized payload and returns the NOTIFY payload that names it. Old ones go at
