@@ -62,11 +62,15 @@ fn run_server(args: &ServerArgs) -> ExitCode {
 
 async fn serve(args: &ServerArgs) -> anyhow::Result<()> {
     let settings = args.settings()?;
+    if let Some(warning) = args.insecure_warning() {
+        tracing::warn!("{warning}");
+    }
     let state = crate::open_state(settings).await?;
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.bind))?;
-    tracing::info!(address = %listener.local_addr()?, data_dir = %state.settings.data_dir.display(), "kafka-server listening");
+    tracing::info!(address = %listener.local_addr()?, data_dir = %state.settings.data_dir.display(),
+        auth = ?state.settings.auth, "kafka-server listening");
     crate::serve(listener, state, shutdown_signal()).await;
     tracing::info!("kafka-server stopped");
     Ok(())

@@ -4,9 +4,26 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
+
+use crate::auth::AuthMode;
+use crate::secrets::Sealer;
 
 const MIB: u64 = 1024 * 1024;
+/// Model keys are sealed with this secret when it is set (read from the environment only, so
+/// that it never shows in a process list).
+const SECRET_KEY_ENV: &str = "KAFKA_SECRET_KEY";
+
+/// `--auth`: who may call the API without a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthSetting {
+    /// Open on a loopback address, tokens everywhere else.
+    Auto,
+    /// Every endpoint but login, health and docs needs a bearer token ("protected mode").
+    Token,
+    /// The brief's style: IDs in requests are trusted. Off loopback only with --insecure-open.
+    Open,
+}
 
 /// Options of `kafka-server` (and of the TUI's embedded server).
 #[derive(Debug, Clone, Args)]
@@ -35,6 +52,16 @@ pub struct ServerArgs {
     /// Timeout of one call to a model, in seconds.
     #[arg(long, env = "KAFKA_LLM_TIMEOUT_SECS", default_value_t = 120)]
     pub llm_timeout_secs: u64,
+    /// Who may call the API without a token.
+    #[arg(long, env = "KAFKA_AUTH", value_enum, default_value_t = AuthSetting::Auto)]
+    pub auth: AuthSetting,
+    /// Allow `--auth open` on a non-loopback address (anyone who can reach the port can act as
+    /// any user).
+    #[arg(long, env = "KAFKA_INSECURE_OPEN")]
+    pub insecure_open: bool,
+    /// Lifetime of a login token, in days (1 to 3650).
+    #[arg(long, env = "KAFKA_TOKEN_TTL_DAYS", default_value_t = 30)]
+    pub token_ttl_days: u64,
 }
 
 /// Resolved settings the server runs with.
@@ -47,6 +74,10 @@ pub struct Settings {
     pub max_body_bytes: u64,
     pub max_frame_bytes: usize,
     pub llm_timeout: Duration,
+    pub auth: AuthMode,
+    pub token_ttl: Duration,
+    /// Seals model keys at rest when `KAFKA_SECRET_KEY` is set.
+    pub sealer: Sealer,
 }
 
 impl Settings {
@@ -61,9 +92,14 @@ impl Settings {
             max_body_bytes: 100 * MIB,
             max_frame_bytes: (32 * MIB) as usize,
             llm_timeout: Duration::from_secs(120),
+            auth: AuthMode::Open,
+            token_ttl: Duration::from_secs(30 * DAY_SECS),
+            sealer: Sealer::default(),
         }
     }
 }
+
+const DAY_SECS: u64 = 24 * 60 * 60;
 
 impl ServerArgs {
     pub fn settings(&self) -> anyhow::Result<Settings> {
@@ -79,6 +115,36 @@ impl ServerArgs {
             max_body_bytes: self.max_body_mb.max(self.max_upload_mb) * MIB,
             max_frame_bytes: (self.max_frame_mb * MIB) as usize,
             llm_timeout: Duration::from_secs(self.llm_timeout_secs),
+            auth: self.auth_mode()?,
+            token_ttl: Duration::from_secs(self.token_ttl_days.clamp(1, 3650) * DAY_SECS),
+            sealer: Sealer::new(std::env::var(SECRET_KEY_ENV).ok().as_deref()),
+        })
+    }
+
+    /// Resolves `--auth` against the bind address; refuses open mode off loopback unless
+    /// `--insecure-open` says the operator means it.
+    fn auth_mode(&self) -> anyhow::Result<AuthMode> {
+        let loopback = self.bind.ip().is_loopback();
+        match (self.auth, loopback) {
+            (AuthSetting::Token, _) | (AuthSetting::Auto, false) => Ok(AuthMode::Token),
+            (AuthSetting::Auto, true) | (AuthSetting::Open, true) => Ok(AuthMode::Open),
+            (AuthSetting::Open, false) if self.insecure_open => Ok(AuthMode::Open),
+            (AuthSetting::Open, false) => anyhow::bail!(
+                "refusing --auth open on {}: anyone who reaches this address could act as any user. \
+                 Use --auth token (or auto), bind to 127.0.0.1, or pass --insecure-open if you mean it",
+                self.bind
+            ),
+        }
+    }
+
+    /// Why the server runs without tokens off loopback, for the start-up log; `None` otherwise.
+    pub fn insecure_warning(&self) -> Option<String> {
+        (self.auth == AuthSetting::Open && self.insecure_open && !self.bind.ip().is_loopback()).then(|| {
+            format!(
+                "--insecure-open: serving {} WITHOUT tokens; any client that reaches it can read and change \
+                 every user's data. Use it only on a trusted network.",
+                self.bind
+            )
         })
     }
 }

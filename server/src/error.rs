@@ -17,6 +17,12 @@ pub enum ApiError {
     Invalid(String),
     #[error("{0}")]
     TooLarge(String),
+    /// A missing, unknown or expired token, or wrong credentials at login.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Too many failed logins: try again after this many seconds.
+    #[error("Too many failed login attempts; try again in {0} seconds.")]
+    Throttled(u64),
     /// Something broke on our side; logged, answered with a generic message.
     #[error("internal error: {0}")]
     Internal(String),
@@ -29,6 +35,8 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -3,6 +3,7 @@
 //! and the tests alike.
 
 pub mod agent;
+pub mod auth;
 pub mod based;
 pub mod cli;
 pub mod config;
@@ -11,6 +12,8 @@ pub mod error;
 pub mod files;
 pub mod http;
 pub mod hub;
+pub mod json;
+pub mod secrets;
 pub mod state;
 pub mod store;
 pub mod ws;
@@ -21,6 +24,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::agent::{LlmClient, LlmSettings};
+use crate::auth::throttle::LoginThrottle;
 use crate::config::Settings;
 use crate::files::Uploads;
 use crate::hub::Hub;
@@ -30,7 +34,13 @@ use crate::store::Store;
 /// Opens the storage the settings name, creating the data directory if needed.
 pub async fn open_state(settings: Settings) -> anyhow::Result<SharedState> {
     tokio::fs::create_dir_all(&settings.data_dir).await?;
-    let store = Store::connect(&settings.database_url).await?;
+    let store = Store::connect(&settings.database_url)
+        .await?
+        .with_sealer(settings.sealer.clone());
+    let sealed = store.seal_plain_keys().await?;
+    if sealed > 0 {
+        tracing::info!(sealed, "encrypted model keys that were stored in plain text");
+    }
     let llm = LlmClient::new(LlmSettings {
         timeout: settings.llm_timeout,
         ..LlmSettings::default()
@@ -41,6 +51,7 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<SharedState> {
         uploads: Uploads::new(&settings.data_dir),
         settings,
         llm,
+        throttle: LoginThrottle::default(),
     }))
 }
 

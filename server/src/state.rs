@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::agent::LlmClient;
+use crate::auth::throttle::LoginThrottle;
 use crate::config::Settings;
 use crate::files::Uploads;
 use crate::hub::Hub;
@@ -17,6 +18,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// One HTTP client for all model calls (connection reuse).
     pub llm: LlmClient,
+    /// Failed logins per account and address.
+    pub throttle: LoginThrottle,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -9,7 +9,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::app::{App, AppEvent, Command, RestAnswer, RestCall};
 use crate::highlight;
-use crate::net::{ChatSocket, Rest};
+use crate::net::{ChatSocket, Rest, RestError};
 
 pub struct Driver {
     pub app: App,
@@ -58,7 +58,7 @@ impl Driver {
     fn run(&mut self, command: Command) {
         match command {
             Command::Connect { chat_id } => {
-                let url = self.rest.ws_url(&chat_id);
+                let url = self.session().ws_url(&chat_id);
                 self.socket = Some(ChatSocket::open(url, chat_id, self.bus.clone()));
             }
             Command::Disconnect => self.socket = None,
@@ -108,21 +108,30 @@ impl Driver {
         });
     }
 
+    /// The REST client acting with the app's current token.
+    fn session(&self) -> Rest {
+        self.rest.with_token(self.app.token())
+    }
+
     fn spawn_rest(&self, call: RestCall) {
-        let rest = self.rest.clone();
+        let rest = self.session();
         let bus = self.bus.clone();
         tokio::spawn(async move {
-            let event = rest_answer(&rest, call)
-                .await
-                .map_or_else(AppEvent::Failed, AppEvent::Rest);
+            let is_login = matches!(call, RestCall::Login { .. });
+            let event = match rest_answer(&rest, call).await {
+                Ok(answer) => AppEvent::Rest(answer),
+                Err(RestError::Unauthorized(detail)) if is_login => AppEvent::LoginRefused(detail),
+                Err(RestError::Unauthorized(_)) => AppEvent::SessionExpired,
+                Err(RestError::Failed(error)) => AppEvent::Failed(error),
+            };
             let _ = bus.send(event);
         });
     }
 }
 
-async fn rest_answer(rest: &Rest, call: RestCall) -> Result<RestAnswer, String> {
+async fn rest_answer(rest: &Rest, call: RestCall) -> Result<RestAnswer, RestError> {
     Ok(match call {
-        RestCall::Login { email } => RestAnswer::LoggedIn(rest.login(&email).await?),
+        RestCall::Login { email, password } => RestAnswer::LoggedIn(rest.login(&email, password.as_deref()).await?),
         RestCall::NewChat {
             user_id,
             workspace_id,

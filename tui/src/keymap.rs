@@ -35,6 +35,8 @@ pub enum Action {
     Upload,
     DeleteFile,
     Copy,
+    /// Start (or cancel) a line selection in the code pane.
+    Select,
     CancelAgent,
 }
 
@@ -46,6 +48,8 @@ pub enum Context {
     Chat,
     Input,
     Versions,
+    /// While lines are selected in the code pane (before `Versions` and `Chat`).
+    Selection,
 }
 
 impl Context {
@@ -56,6 +60,7 @@ impl Context {
             Context::Chat => "Chat (panes)",
             Context::Input => "Chat (typing)",
             Context::Versions => "Versions and diff",
+            Context::Selection => "Selecting lines",
         }
     }
 }
@@ -153,6 +158,7 @@ fn defaults() -> Vec<Binding> {
         bind(C::Chat, &[Key::char('u')], "u", A::Upload, "upload a file", true),
         bind(C::Chat, &[Key::char('x')], "x", A::DeleteFile, "delete the file", false),
         bind(C::Chat, &[Key::char('y')], "y", A::Copy, "copy code / message", false),
+        bind(C::Chat, &[Key::char('V')], "V", A::Select, "select lines of the code", false),
         bind(C::Chat, &[Key::char('n')], "n", A::NewChat, "new chat", false),
         bind(C::Chat, &[Key::ctrl('x')], "^X", A::CancelAgent, "stop the agent", false),
         bind(C::Input, &[Key::plain(KeyCode::Enter)], "Enter", A::Send, "send the message", true),
@@ -168,6 +174,11 @@ fn defaults() -> Vec<Binding> {
         bind(C::Versions, &[Key::char('b')], "b", A::CompareBase, "compare from this version", false),
         bind(C::Versions, &[Key::char('y')], "y", A::Copy, "copy the diff", false),
         bind(C::Versions, &[Key::plain(KeyCode::Esc)], "Esc", A::Back, "close versions", true),
+        bind(C::Selection, &[Key::plain(KeyCode::Up), Key::char('k')], "↑/k", A::Up, "extend up", false),
+        bind(C::Selection, &[Key::plain(KeyCode::Down), Key::char('j')], "↓/j", A::Down, "extend down", true),
+        bind(C::Selection, &[Key::char('y')], "y", A::Copy, "copy the selected lines", true),
+        bind(C::Selection, &[Key::char('V')], "V", A::Select, "cancel the selection", false),
+        bind(C::Selection, &[Key::plain(KeyCode::Esc)], "Esc", A::Back, "cancel the selection", true),
     ]
 }
 
@@ -200,6 +211,7 @@ const ACTION_NAMES: &[(&str, Action)] = &[
     ("upload", A::Upload),
     ("delete_file", A::DeleteFile),
     ("copy", A::Copy),
+    ("select", A::Select),
     ("cancel_agent", A::CancelAgent),
 ];
 
@@ -417,6 +429,17 @@ mod tests {
                 modifiers: KeyModifiers::ALT
             }]
         );
+    }
+
+    #[test]
+    fn every_bound_action_can_be_rebound_by_name() {
+        for binding in defaults() {
+            assert!(
+                ACTION_NAMES.iter().any(|(_, action)| *action == binding.action),
+                "{:?} has no name for keys.conf",
+                binding.action
+            );
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! [`net`], the terminal loop in [`terminal`].
 
 pub mod app;
+pub mod clipboard;
 pub mod diff;
 pub mod driver;
 pub mod embedded;

@@ -4,7 +4,6 @@
 use std::io::Write;
 use std::time::Duration;
 
-use base64::Engine;
 use crossterm::event::{
     DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event, EventStream,
     MouseEventKind,
@@ -15,6 +14,7 @@ use ratatui::DefaultTerminal;
 use ratatui::layout::Rect;
 
 use crate::app::Command;
+use crate::clipboard;
 use crate::driver::Driver;
 use crate::ui;
 
@@ -106,12 +106,11 @@ fn terminal_event(driver: &mut Driver, event: Event, screen: Rect) -> bool {
     true
 }
 
-/// OSC 52: the terminal puts the text on the system clipboard, even over SSH.
+/// Copies what the app asked to copy, through the terminal (OSC 52).
 fn copy_to_clipboard(driver: &mut Driver) -> std::io::Result<()> {
     let mut stdout = std::io::stdout();
     for text in driver.clipboard.drain(..) {
-        let encoded = base64::engine::general_purpose::STANDARD.encode(text);
-        write!(stdout, "\x1b]52;c;{encoded}\x07")?;
+        write!(stdout, "{}", clipboard::osc52(&text))?;
     }
     stdout.flush()
 }

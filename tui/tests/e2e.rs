@@ -79,6 +79,28 @@ async fn a_newcomer_writes_changes_diffs_and_reverts_a_based_file() {
         "talk is highlighted as a built-in: {talk:?}"
     );
 
+    // Copy two lines of it: to the code pane, V on line 2, j, y; the terminal gets exactly
+    // those lines. Enter goes back to the input.
+    for key in [
+        KeyCode::Esc,
+        KeyCode::Tab,
+        KeyCode::Tab,
+        KeyCode::Char('j'),
+        KeyCode::Char('V'),
+    ] {
+        ui.press(key);
+    }
+    ui.char('j');
+    assert!(ui.screen().contains("lines 2–3 of 5"));
+    ui.char('y');
+    let copied = ui.driver.clipboard.pop().map(|text| kafka_tui::clipboard::osc52(&text));
+    let lines: String = VALID.lines().skip(1).take(2).map(|line| format!("{line}\n")).collect();
+    assert_eq!(
+        copied.as_deref().and_then(kafka_tui::clipboard::decode_osc52),
+        Some(lines)
+    );
+    ui.press(KeyCode::Enter);
+
     // Change it: the agent triages, then writes a diff.
     fake.push_json(json!({"summary": "edit", "extraction_indices": [], "genNewFile": false,
                           "files_list": [], "plain_response": false, "tools": []}));
@@ -305,4 +327,48 @@ async fn a_dropped_socket_reconnects_and_the_typed_text_stays() {
     })
     .await;
     assert_eq!(ui.app().chat.as_ref().unwrap().input.text(), "unsent words");
+}
+
+/// The real server in protected mode: the password is asked, and every REST call and the
+/// WebSocket carry the token (without it the server would answer 401 and nothing would load).
+#[tokio::test]
+async fn a_protected_server_is_used_with_a_password_and_tokens_throughout() {
+    let server = TestServer::start_with(|s| s.auth = kafka_server::auth::AuthMode::Token).await;
+    let login: serde_json::Value = server
+        .http
+        .post(server.url("/auth/login"))
+        .json(&json!({"email": "guarded@example.com"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let set = server
+        .http
+        .post(server.url("/auth/password"))
+        .bearer_auth(login["token"].as_str().unwrap())
+        .json(&json!({"password": "a long passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 200);
+
+    let mut ui = Harness::new(&server.base, 120, 40);
+    ui.type_text("guarded@example.com");
+    ui.press(KeyCode::Enter);
+    ui.wait_for("the password field", |app| app.login.asks_password).await;
+    let typed = "a long passphrase";
+    ui.type_text(typed);
+    assert!(!ui.screen().contains(typed), "the password shows masked");
+    ui.press(KeyCode::Enter);
+    ui.wait_for("the browser", |app| app.screen == Screen::Browser).await;
+
+    // A new chat (REST with the token) opens and loads over the WebSocket (?token=).
+    ui.char('n');
+    ui.press(KeyCode::Enter);
+    ui.wait_for("the chat, connected and loaded", |app| {
+        app.connection == Connection::Connected && app.chat.as_ref().is_some_and(|chat| chat.loaded)
+    })
+    .await;
 }

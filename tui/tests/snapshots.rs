@@ -31,6 +31,15 @@ fn login() -> App {
     app
 }
 
+/// The server said the account has a password; it is being typed (masked).
+fn login_password() -> App {
+    let mut app = login();
+    key(&mut app, KeyCode::Enter);
+    app.handle_event(AppEvent::LoginRefused("Invalid credentials.".into()));
+    app.paste("hunter2");
+    app
+}
+
 fn busy_chat() -> App {
     let mut app = fixtures::chat();
     app.handle_event(AppEvent::Frame {
@@ -45,6 +54,18 @@ fn busy_chat() -> App {
 
 fn with_key(mut app: App, code: KeyCode) -> App {
     key(&mut app, code);
+    app
+}
+
+/// Lines 2–4 of the code selected with `V`, `j`, `j`.
+fn code_selection() -> App {
+    let mut app = fixtures::chat_with(fixtures::CODE);
+    for code in [KeyCode::Esc, KeyCode::Tab, KeyCode::Tab, KeyCode::Char('j')] {
+        key(&mut app, code);
+    }
+    for code in [KeyCode::Char('V'), KeyCode::Char('j'), KeyCode::Char('j')] {
+        key(&mut app, code);
+    }
     app
 }
 
@@ -65,10 +86,12 @@ fn add_model() -> App {
 fn screens() -> Vec<(&'static str, App)> {
     vec![
         ("login", login()),
+        ("login_password", login_password()),
         ("browser", fixtures::logged_in()),
         ("chat", fixtures::chat()),
         ("chat_busy", busy_chat()),
         ("versions", fixtures::versions()),
+        ("code_selection", code_selection()),
         ("confirm_revert", with_key(fixtures::versions(), KeyCode::Char('r'))),
         ("help", with_key(fixtures::logged_in(), KeyCode::Char('?'))),
         ("models", with_key(fixtures::logged_in(), KeyCode::Char('m'))),

@@ -238,3 +238,156 @@ fn long_lines_scroll_sideways_and_a_new_file_starts_at_the_left() {
         "another file starts at column 0"
     );
 }
+
+/// The text of the one `Copy` command, as the terminal receives it: through OSC 52.
+fn copied_through_osc52(commands: &[Command]) -> String {
+    let [Command::Copy(text)] = commands else {
+        panic!("expected one copy: {commands:?}");
+    };
+    let sequence = kafka_tui::clipboard::osc52(text);
+    kafka_tui::clipboard::decode_osc52(&sequence).expect("a well-formed OSC 52 sequence")
+}
+
+fn press(app: &mut App, code: KeyCode) -> Vec<Command> {
+    app.handle_key(crossterm::event::KeyEvent::from(code))
+}
+
+#[test]
+fn y_copies_exactly_the_selected_lines_through_osc52() {
+    let code: String = (1..=100).map(|n| format!("say(\"line {n}\")\n")).collect();
+    let mut app = fixtures::chat_with(&code);
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Char('j'));
+    // V anchors on the top line shown (line 3); j, ↓ and k stretch it to line 5.
+    key(&mut app, KeyCode::Char('V'));
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Char('k'));
+    let chat = app.chat.as_ref().unwrap();
+    assert_eq!(chat.selection.map(|s| s.range()), Some(2..=4));
+    assert_eq!(chat.code_top, 2, "stretching inside the view does not scroll");
+
+    let copied = copied_through_osc52(&press(&mut app, KeyCode::Char('y')));
+    assert_eq!(copied, "say(\"line 3\")\nsay(\"line 4\")\nsay(\"line 5\")\n");
+    assert_eq!(app.notice.as_deref(), Some("Copied 3 lines to the clipboard."));
+    assert!(
+        app.chat.as_ref().unwrap().selection.is_none(),
+        "copying ends the selection"
+    );
+
+    // Without a selection, y copies the whole file again.
+    let copied = copied_through_osc52(&press(&mut app, KeyCode::Char('y')));
+    assert_eq!(copied, code);
+}
+
+#[test]
+fn a_selection_scrolls_with_its_end_and_esc_or_v_cancels_it() {
+    let code: String = (1..=100).map(|n| format!("say(\"line {n}\")\n")).collect();
+    let mut app = fixtures::chat_with(&code);
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Tab);
+    // V from the files pane moves to the code pane.
+    key(&mut app, KeyCode::Char('V'));
+    let chat = app.chat.as_mut().unwrap();
+    assert_eq!(chat.focus, kafka_tui::app::Pane::Code);
+    chat.code_rows.set(10);
+    key(&mut app, KeyCode::PageDown);
+    let chat = app.chat.as_ref().unwrap();
+    assert_eq!(chat.selection.map(|s| s.range()), Some(0..=15));
+    assert_eq!(chat.code_top, 6, "the moving end stays on screen");
+    assert_eq!(
+        app.contexts().first(),
+        Some(&kafka_tui::keymap::Context::Selection),
+        "the footer and help show the selection's keys"
+    );
+
+    key(&mut app, KeyCode::Esc);
+    let chat = app.chat.as_ref().unwrap();
+    assert!(chat.selection.is_none() && app.screen == kafka_tui::app::Screen::Chat);
+    key(&mut app, KeyCode::Char('V'));
+    key(&mut app, KeyCode::Char('V'));
+    assert!(app.chat.as_ref().unwrap().selection.is_none(), "V again cancels");
+    key(&mut app, KeyCode::Char('j'));
+    assert_eq!(app.chat.as_ref().unwrap().code_top, 7, "j scrolls again");
+}
+
+#[test]
+fn lines_of_a_diff_can_be_selected_and_copied() {
+    let mut app = fixtures::versions();
+    key(&mut app, KeyCode::Char('V'));
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Char('j'));
+    let view = app.chat.as_ref().unwrap().versions.as_ref().unwrap();
+    assert_eq!(view.selected, 0, "j stretches the selection, not the version choice");
+    let rows = &view.diff.as_ref().unwrap().parsed.rows;
+    let top = view.diff_top;
+    let expected: String = rows[top..=top + 2]
+        .iter()
+        .map(|row| format!("{}\n", row.text))
+        .collect();
+    let copied = copied_through_osc52(&press(&mut app, KeyCode::Char('y')));
+    assert_eq!(copied, expected);
+    assert!(copied.contains("loop:\n"), "{copied:?}");
+}
+
+#[test]
+fn a_refused_login_asks_for_the_password_then_says_when_it_is_wrong() {
+    use kafka_tui::app::{LoginField, RestCall};
+    let mut app = App::new("test");
+    let login = |email: &str, password: Option<&str>| {
+        vec![Command::Rest(RestCall::Login {
+            email: email.into(),
+            password: password.map(str::to_owned),
+        })]
+    };
+    assert_eq!(
+        type_and_send(&mut app, "ada@example.com"),
+        login("ada@example.com", None)
+    );
+    app.handle_event(AppEvent::LoginRefused("Invalid credentials.".into()));
+    assert!(app.login.asks_password && app.login.focus == LoginField::Password);
+    assert_eq!(app.last_error, None, "the first 401 only means a password is needed");
+
+    assert_eq!(
+        type_and_send(&mut app, "wrong"),
+        login("ada@example.com", Some("wrong"))
+    );
+    app.handle_event(AppEvent::LoginRefused("Invalid credentials.".into()));
+    assert_eq!(app.last_error.as_deref(), Some("Invalid credentials."));
+    assert!(app.login.password.text().is_empty(), "typed again from scratch");
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.login.focus, LoginField::Email);
+    assert_eq!(app.login.email.text(), "ada@example.com");
+}
+
+#[test]
+fn after_the_session_expired_logging_in_again_reopens_the_chat_with_the_unsent_message() {
+    use kafka_tui::app::{RestAnswer, Screen};
+    let mut app = fixtures::chat();
+    assert_eq!(app.handle_event(AppEvent::SessionExpired), [Command::Disconnect]);
+    assert_eq!(app.screen, Screen::Login);
+    assert!(app.chat.is_none() && app.user.is_none() && app.token().is_none());
+    assert!(app.last_error.as_deref().unwrap().contains("session expired"));
+    assert!(app.handle_event(AppEvent::SessionExpired).is_empty(), "once is enough");
+
+    let commands = app.handle_event(AppEvent::Rest(RestAnswer::LoggedIn(fixtures::login())));
+    assert_eq!(
+        commands,
+        [Command::Connect {
+            chat_id: CHAT_ID.into()
+        }]
+    );
+    let chat = app.chat.as_ref().unwrap();
+    assert_eq!(chat.input.text(), "Now also confirm by SMS");
+
+    // Another account does not get that chat.
+    app.handle_event(AppEvent::SessionExpired);
+    let mut other = fixtures::login();
+    other.email = "bob@example.com".into();
+    assert!(app.handle_event(AppEvent::Rest(RestAnswer::LoggedIn(other))).is_empty());
+    assert_eq!((app.screen, app.chat.is_none()), (Screen::Browser, true));
+}

@@ -1,34 +1,121 @@
-//! `/auth`: log in by email (the brief's open style).
+//! `/auth`: log in by email (the brief's style) or email and password, receiving a bearer
+//! token; log out (revoke it); set a password.
+
+use std::net::SocketAddr;
 
 use bytes::Bytes;
 use email_address::EmailAddress;
-use kafka_protocol::rest::{LoginRequest, LoginResponse};
+use kafka_protocol::rest::{Detail, LoginRequest, LoginResponse, PasswordRequest};
 use warp::Filter;
 use warp::reply::Response;
 
-use super::{json_body, reply, with_state};
+use super::{caller, json_body, reply, with_state};
+use crate::auth::{Caller, passwords, tokens};
 use crate::error::ApiError;
 use crate::state::SharedState;
+use crate::store::now_iso_after;
+
+/// Login and password bodies are a few hundred bytes; this bounds parsing work.
+const MAX_AUTH_BODY: u64 = 64 * 1024;
+/// Wrong email/password combinations all get this one answer.
+const INVALID_CREDENTIALS: &str = "Invalid credentials.";
 
 pub fn routes(state: SharedState) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
-    warp::path!("auth" / "login")
+    let login = warp::path!("auth" / "login")
         .and(warp::post())
-        .and(with_state(state))
-        .and(warp::body::content_length_limit(64 * 1024))
+        .and(with_state(state.clone()))
+        .and(warp::addr::remote())
+        .and(warp::body::content_length_limit(MAX_AUTH_BODY))
         .and(warp::body::bytes())
-        .then(|state: SharedState, body: Bytes| async move { reply(login(&state, &body).await) })
+        .then(
+            |state: SharedState, address: Option<SocketAddr>, body: Bytes| async move {
+                reply(login(&state, address, &body).await)
+            },
+        );
+    let logout = warp::path!("auth" / "logout")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(caller(state.clone()))
+        .then(|state: SharedState, caller| async move { reply(logout(&state, caller).await) });
+    let password = warp::path!("auth" / "password")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(caller(state))
+        .and(warp::body::content_length_limit(MAX_AUTH_BODY))
+        .and(warp::body::bytes())
+        .then(
+            |state: SharedState, caller, body: Bytes| async move { reply(set_password(&state, caller, &body).await) },
+        );
+    login.or(logout).unify().or(password).unify()
 }
 
 /// Creates the user (with a "Default Workspace") on first login and returns everything the
-/// user owns.
+/// user owns, with a new bearer token. An account with a password needs it.
 #[utoipa::path(post, path = "/auth/login", tag = "Authentication",
     request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 422, body = kafka_protocol::rest::Detail)))]
-async fn login(state: &SharedState, body: &[u8]) -> Result<LoginResponse, ApiError> {
+    responses((status = 200, body = LoginResponse), (status = 401, body = Detail),
+        (status = 422, body = Detail), (status = 429, body = Detail)))]
+async fn login(state: &SharedState, address: Option<SocketAddr>, body: &[u8]) -> Result<LoginResponse, ApiError> {
     let request: LoginRequest = json_body(body)?;
     let email = normalize_email(&request.email)?;
-    let user_id = state.store.login(&email).await?;
-    Ok(state.store.user_overview(&user_id).await?)
+    let address = address.map(|a| a.ip());
+    state
+        .throttle
+        .check(&email, address)
+        .map_err(|wait| ApiError::Throttled(wait.as_secs().max(1)))?;
+    let user_id = match state.store.credentials(&email).await? {
+        Some(account) => match account.password_hash {
+            Some(stored) => {
+                let given = request.password.unwrap_or_default();
+                if !passwords::verify(given, stored).await {
+                    state.throttle.record_failure(&email, address);
+                    return Err(ApiError::Unauthorized(INVALID_CREDENTIALS.into()));
+                }
+                account.user_id
+            }
+            None => account.user_id,
+        },
+        None => state.store.login(&email).await?,
+    };
+    state.throttle.record_success(&email);
+    let token = tokens::new_token();
+    let expires_at = now_iso_after(state.settings.token_ttl);
+    state
+        .store
+        .create_token(&user_id, &tokens::token_hash(&token), &expires_at)
+        .await?;
+    let mut overview = state.store.user_overview(&user_id).await?;
+    overview.token = Some(token);
+    overview.token_expires_at = Some(expires_at);
+    Ok(overview)
+}
+
+/// Revokes the token the request carries.
+#[utoipa::path(post, path = "/auth/logout", tag = "Authentication",
+    security(("bearer" = [])),
+    responses((status = 200, body = Detail), (status = 401, body = Detail)))]
+async fn logout(state: &SharedState, caller: Result<Caller, ApiError>) -> Result<Detail, ApiError> {
+    let Caller::User { token_hash, .. } = caller? else {
+        return Err(ApiError::Unauthorized(crate::auth::NO_TOKEN.into()));
+    };
+    state.store.revoke_token(&token_hash).await?;
+    Ok(Detail::new("Logged out."))
+}
+
+/// Sets or changes the password of the token's account; other sessions are logged out.
+#[utoipa::path(post, path = "/auth/password", tag = "Authentication",
+    security(("bearer" = [])),
+    request_body = PasswordRequest,
+    responses((status = 200, body = Detail), (status = 401, body = Detail), (status = 422, body = Detail)))]
+async fn set_password(state: &SharedState, caller: Result<Caller, ApiError>, body: &[u8]) -> Result<Detail, ApiError> {
+    let Caller::User { user_id, token_hash } = caller? else {
+        return Err(ApiError::Unauthorized(crate::auth::NO_TOKEN.into()));
+    };
+    let request: PasswordRequest = json_body(body)?;
+    passwords::check_new(&request.password).map_err(ApiError::Invalid)?;
+    let hash = passwords::hash(request.password).await.map_err(ApiError::internal)?;
+    state.store.set_password(&user_id, &hash, &token_hash).await?;
+    Ok(Detail::new("Password set. Other sessions were logged out."))
 }
 
 /// Trims and lower-cases the address so that `A@x.io` and `a@x.io ` are one user.
@@ -40,13 +127,4 @@ fn normalize_email(raw: &str) -> Result<String, ApiError> {
         )));
     }
     Ok(email)
-}
-
-/// 404 unless the user exists.
-pub(super) async fn require_user(state: &SharedState, user_id: &str) -> Result<(), ApiError> {
-    if state.store.user_exists(user_id).await? {
-        Ok(())
-    } else {
-        Err(ApiError::NotFound("User"))
-    }
 }

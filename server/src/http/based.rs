@@ -6,19 +6,22 @@ use kafka_protocol::rest::{Detail, DiagnosticInfo, ValidateRequest, ValidateResp
 use warp::Filter;
 use warp::reply::Response;
 
-use super::{json_body, reply};
+use super::{caller, json_body, reply};
+use crate::auth::Caller;
 use crate::based::{self, Diagnostic, Severity};
 use crate::error::ApiError;
+use crate::state::SharedState;
 
 /// Large enough for any real `.based` file; the validator is linear, so this bounds its time.
 const MAX_CODE_BYTES: u64 = 4 * 1024 * 1024;
 
-pub fn routes() -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+pub fn routes(state: SharedState) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     warp::path!("based" / "validate")
         .and(warp::post())
+        .and(caller(state))
         .and(warp::body::content_length_limit(MAX_CODE_BYTES))
         .and(warp::body::bytes())
-        .then(|body: Bytes| async move { reply(validate(&body).await) })
+        .then(|caller, body: Bytes| async move { reply(validate(caller, &body).await) })
 }
 
 /// Validates Based code: `{"status":"success"}`, or `{"status":"error","error":"<first error>",
@@ -26,7 +29,8 @@ pub fn routes() -> impl Filter<Extract = (Response,), Error = warp::Rejection> +
 #[utoipa::path(post, path = "/based/validate", tag = "Based",
     request_body = ValidateRequest,
     responses((status = 200, body = ValidateResponse), (status = 422, body = Detail), (status = 413, body = Detail)))]
-async fn validate(body: &[u8]) -> Result<ValidateResponse, ApiError> {
+async fn validate(caller: Result<Caller, ApiError>, body: &[u8]) -> Result<ValidateResponse, ApiError> {
+    caller?;
     let request: ValidateRequest = json_body(body)?;
     // Validation is CPU work: keep it off the async workers.
     let diagnostics = tokio::task::spawn_blocking(move || based::validate(&request.code))

@@ -5,29 +5,32 @@ use kafka_protocol::ws::ChatEvent;
 use warp::Filter;
 use warp::reply::Response;
 
-use super::auth::require_user;
 use super::form::{Form, form};
-use super::{reply, with_state};
+use super::{caller, reply, with_state};
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::SharedState;
-use crate::store::ChatRecord;
+use crate::store::{ChatRecord, Resource};
 
 pub fn routes(state: SharedState) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     let limit = 64 * 1024;
     let new = warp::path!("chat" / "new")
         .and(warp::post())
         .and(with_state(state.clone()))
+        .and(caller(state.clone()))
         .and(form(limit, limit))
-        .then(|state: SharedState, form| async move { reply(new_chat(&state, form).await) });
+        .then(|state: SharedState, caller, form| async move { reply(new_chat(&state, caller, form).await) });
     let rename = warp::path!("chat" / "rename")
         .and(warp::patch())
         .and(with_state(state.clone()))
+        .and(caller(state.clone()))
         .and(form(limit, limit))
-        .then(|state: SharedState, form| async move { reply(rename_chat(&state, form).await) });
+        .then(|state: SharedState, caller, form| async move { reply(rename_chat(&state, caller, form).await) });
     let delete = warp::path!("chat" / String)
         .and(warp::delete())
-        .and(with_state(state))
-        .then(|id: String, state: SharedState| async move { reply(delete_chat(&state, &id).await) });
+        .and(with_state(state.clone()))
+        .and(caller(state))
+        .then(|id: String, state: SharedState, caller| async move { reply(delete_chat(&state, caller, &id).await) });
     new.or(rename).unify().or(delete).unify()
 }
 
@@ -51,12 +54,17 @@ pub struct NewChatForm {
 #[utoipa::path(post, path = "/chat/new", tag = "Chat",
     request_body(content = NewChatForm, content_type = "multipart/form-data"),
     responses((status = 200, body = ChatResponse), (status = 404, body = Detail), (status = 422, body = Detail)))]
-async fn new_chat(state: &SharedState, form: Result<Form, ApiError>) -> Result<ChatResponse, ApiError> {
+async fn new_chat(
+    state: &SharedState,
+    caller: Result<Caller, ApiError>,
+    form: Result<Form, ApiError>,
+) -> Result<ChatResponse, ApiError> {
+    let caller = caller?;
     let form = form?;
     let user_id = form.non_blank("user_id")?;
     let workspace_id = form.non_blank("workspace_id")?;
     let name = form.non_blank("chat_name")?;
-    require_user(state, user_id).await?;
+    caller.check_user_field(&state.store, user_id).await?;
     // Someone else's workspace is answered like a missing one.
     if state.store.workspace_owner(workspace_id).await? != user_id {
         return Err(ApiError::NotFound("Workspace"));
@@ -77,10 +85,16 @@ pub struct RenameChatForm {
 #[utoipa::path(patch, path = "/chat/rename", tag = "Chat",
     request_body(content = RenameChatForm, content_type = "multipart/form-data"),
     responses((status = 200, body = ChatResponse), (status = 404, body = Detail), (status = 422, body = Detail)))]
-async fn rename_chat(state: &SharedState, form: Result<Form, ApiError>) -> Result<ChatResponse, ApiError> {
+async fn rename_chat(
+    state: &SharedState,
+    caller: Result<Caller, ApiError>,
+    form: Result<Form, ApiError>,
+) -> Result<ChatResponse, ApiError> {
+    let caller = caller?;
     let form = form?;
     let chat_id = form.non_blank("chat_id")?;
     let new_name = form.non_blank("new_name")?;
+    caller.check_owns(&state.store, Resource::Chat, chat_id).await?;
     let chat = state.store.rename_chat(chat_id, new_name).await?;
     state.hub.publish(
         &chat.id,
@@ -94,7 +108,8 @@ async fn rename_chat(state: &SharedState, form: Result<Form, ApiError>) -> Resul
 #[utoipa::path(delete, path = "/chat/{chat_id}", tag = "Chat",
     params(("chat_id" = String, Path)),
     responses((status = 200, body = Detail), (status = 404, body = Detail)))]
-async fn delete_chat(state: &SharedState, chat_id: &str) -> Result<Detail, ApiError> {
+async fn delete_chat(state: &SharedState, caller: Result<Caller, ApiError>, chat_id: &str) -> Result<Detail, ApiError> {
+    caller?.check_owns(&state.store, Resource::Chat, chat_id).await?;
     let paths = state.store.delete_chat(chat_id).await?;
     state.uploads.remove_all(&paths).await;
     state.hub.chat_deleted(chat_id);

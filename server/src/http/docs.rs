@@ -12,16 +12,33 @@ use warp::reply::{Reply, Response};
 #[openapi(
     info(title = "Kafka", description = "Chat-driven coding agent for Based. WebSocket: /ws/{chat_id} (see the README)."),
     paths(
-        super::auth::login,
+        super::auth::login, super::auth::logout, super::auth::set_password,
         super::workspace::new_workspace, super::workspace::rename_workspace, super::workspace::delete_workspace,
         super::chat::new_chat, super::chat::rename_chat, super::chat::delete_chat,
         super::file::upload, super::file::delete_file, super::file::rename_file,
         super::models::new_model, super::models::delete_model,
         super::based::validate,
     ),
+    modifiers(&BearerAuth),
+    // Every operation accepts a token; protected mode requires it (all but login, health, docs).
+    security(("bearer" = []), ()),
     tags((name = "Authentication"), (name = "Workspace"), (name = "Chat"), (name = "File"), (name = "Model"), (name = "Based"))
 )]
 pub struct ApiDoc;
+
+/// Declares the `bearer` security scheme: the token from `POST /auth/login`.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
 
 pub fn routes() -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     let spec = Arc::new(ApiDoc::openapi().to_pretty_json().unwrap_or_default());

@@ -5,12 +5,13 @@ use kafka_protocol::ws::ChatEvent;
 use warp::Filter;
 use warp::reply::Response;
 
-use super::auth::require_user;
 use super::form::{Form, form};
-use super::{reply, with_state};
+use super::{caller, reply, with_state};
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::files::{UploadError, sanitize_filename};
 use crate::state::SharedState;
+use crate::store::Resource;
 use crate::ws::payload;
 
 pub fn routes(state: SharedState) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
@@ -18,17 +19,20 @@ pub fn routes(state: SharedState) -> impl Filter<Extract = (Response,), Error = 
     let upload = warp::path!("file" / "upload")
         .and(warp::post())
         .and(with_state(state.clone()))
+        .and(caller(state.clone()))
         .and(form(limits.0, limits.1))
-        .then(|state: SharedState, form| async move { reply(upload(&state, form).await) });
+        .then(|state: SharedState, caller, form| async move { reply(upload(&state, caller, form).await) });
     let rename = warp::path!("file" / "rename")
         .and(warp::patch())
         .and(with_state(state.clone()))
+        .and(caller(state.clone()))
         .and(form(64 * 1024, 64 * 1024))
-        .then(|state: SharedState, form| async move { reply(rename_file(&state, form).await) });
+        .then(|state: SharedState, caller, form| async move { reply(rename_file(&state, caller, form).await) });
     let delete = warp::path!("file" / "delete" / String)
         .and(warp::delete())
-        .and(with_state(state))
-        .then(|id: String, state: SharedState| async move { reply(delete_file(&state, &id).await) });
+        .and(with_state(state.clone()))
+        .and(caller(state))
+        .then(|id: String, state: SharedState, caller| async move { reply(delete_file(&state, caller, &id).await) });
     upload.or(rename).unify().or(delete).unify()
 }
 
@@ -55,7 +59,12 @@ pub struct UploadForm {
 #[utoipa::path(post, path = "/file/upload", tag = "File",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 200, body = FileUploadResponse), (status = 404, body = Detail), (status = 413, body = Detail), (status = 422, body = Detail)))]
-async fn upload(state: &SharedState, form: Result<Form, ApiError>) -> Result<FileUploadResponse, ApiError> {
+async fn upload(
+    state: &SharedState,
+    caller: Result<Caller, ApiError>,
+    form: Result<Form, ApiError>,
+) -> Result<FileUploadResponse, ApiError> {
+    let caller = caller?;
     let form = form?;
     let user_id = form.non_blank("user_id")?;
     let target_id = form.non_blank("target_id")?;
@@ -65,7 +74,7 @@ async fn upload(state: &SharedState, form: Result<Form, ApiError>) -> Result<Fil
             "Missing form field: files (at least one file).".into(),
         ));
     }
-    require_user(state, user_id).await?;
+    caller.check_user_field(&state.store, user_id).await?;
     // Resolve the target before writing any bytes; others' targets look missing.
     let chat = if is_chat {
         let chat = state.store.chat(target_id).await?;
@@ -117,7 +126,8 @@ async fn upload(state: &SharedState, form: Result<Form, ApiError>) -> Result<Fil
 #[utoipa::path(delete, path = "/file/delete/{file_id}", tag = "File",
     params(("file_id" = String, Path)),
     responses((status = 200, body = Detail), (status = 404, body = Detail)))]
-async fn delete_file(state: &SharedState, file_id: &str) -> Result<Detail, ApiError> {
+async fn delete_file(state: &SharedState, caller: Result<Caller, ApiError>, file_id: &str) -> Result<Detail, ApiError> {
+    caller?.check_owns(&state.store, Resource::File, file_id).await?;
     let file = state.store.delete_file(file_id).await?;
     if !file.path.is_empty() {
         state.uploads.discard(&file.path).await;
@@ -145,10 +155,16 @@ pub struct RenameFileForm {
 #[utoipa::path(patch, path = "/file/rename", tag = "File",
     request_body(content = RenameFileForm, content_type = "multipart/form-data"),
     responses((status = 200, body = FileRenameResponse), (status = 404, body = Detail), (status = 422, body = Detail)))]
-async fn rename_file(state: &SharedState, form: Result<Form, ApiError>) -> Result<FileRenameResponse, ApiError> {
+async fn rename_file(
+    state: &SharedState,
+    caller: Result<Caller, ApiError>,
+    form: Result<Form, ApiError>,
+) -> Result<FileRenameResponse, ApiError> {
+    let caller = caller?;
     let form = form?;
     let file_id = form.non_blank("file_id")?;
     let new_name = sanitize_filename(form.text("new_name")?).map_err(ApiError::Invalid)?;
+    caller.check_owns(&state.store, Resource::File, file_id).await?;
     let file = state.store.stored_file(file_id).await?;
     // Generated `.based` files have no bytes on disk; only their name changes.
     let new_path = if file.path.is_empty() {

@@ -18,6 +18,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::SharedState;
 
@@ -46,7 +47,7 @@ pub fn routes(state: SharedState) -> impl Filter<Extract = (impl Reply,), Error 
         .unify()
         .or(models::routes(state.clone()))
         .unify()
-        .or(based::routes())
+        .or(based::routes(state.clone()))
         .unify()
         .or(crate::ws::route(state.clone()))
         .unify()
@@ -70,6 +71,19 @@ fn cors(origins: &[String]) -> warp::cors::Builder {
     }
 }
 
+/// The request's caller, from its `Authorization: Bearer` header — or the 401 to answer, which
+/// the handler returns before looking at anything else.
+pub(crate) fn caller(
+    state: SharedState,
+) -> impl Filter<Extract = (Result<Caller, ApiError>,), Error = Rejection> + Clone {
+    warp::header::optional::<String>("authorization")
+        .and(with_state(state))
+        .then(|header: Option<String>, state: SharedState| async move {
+            let token = header.as_deref().map(crate::auth::bearer).transpose()?;
+            crate::auth::authenticate(&state, token).await
+        })
+}
+
 /// Passes the shared state into a handler.
 pub(crate) fn with_state(state: SharedState) -> impl Filter<Extract = (SharedState,), Error = Infallible> + Clone {
     warp::any().map(move || state.clone())
@@ -87,7 +101,7 @@ fn json_ok<T: Serialize>(body: &T) -> Response {
     warp::reply::json(body).into_response()
 }
 
-fn error_response(error: &ApiError) -> Response {
+pub(crate) fn error_response(error: &ApiError) -> Response {
     if let ApiError::Internal(reason) = error {
         tracing::error!(%reason, "request failed");
     }
@@ -95,7 +109,9 @@ fn error_response(error: &ApiError) -> Response {
 }
 
 /// Parses a JSON body ourselves so that errors name the field in the brief's shape.
+/// Bodies are size-capped by each route; nesting is capped here.
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    crate::json::check_depth(body).map_err(ApiError::Invalid)?;
     serde_json::from_slice(body).map_err(|e| ApiError::Invalid(format!("Invalid JSON body: {e}.")))
 }
 

@@ -4,23 +4,26 @@ use kafka_protocol::rest::{Detail, ModelInfo};
 use warp::Filter;
 use warp::reply::Response;
 
-use super::auth::require_user;
 use super::form::{Form, form};
-use super::{reply, with_state};
+use super::{caller, reply, with_state};
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::SharedState;
+use crate::store::Resource;
 
 pub fn routes(state: SharedState) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     let limit = 64 * 1024;
     let new = warp::path!("models" / "new")
         .and(warp::post())
         .and(with_state(state.clone()))
+        .and(caller(state.clone()))
         .and(form(limit, limit))
-        .then(|state: SharedState, form| async move { reply(new_model(&state, form).await) });
+        .then(|state: SharedState, caller, form| async move { reply(new_model(&state, caller, form).await) });
     let delete = warp::path!("models" / "delete" / String)
         .and(warp::delete())
-        .and(with_state(state))
-        .then(|id: String, state: SharedState| async move { reply(delete_model(&state, &id).await) });
+        .and(with_state(state.clone()))
+        .and(caller(state))
+        .then(|id: String, state: SharedState, caller| async move { reply(delete_model(&state, caller, &id).await) });
     new.or(delete).unify()
 }
 
@@ -40,7 +43,12 @@ pub struct NewModelForm {
 #[utoipa::path(post, path = "/models/new", tag = "Model",
     request_body(content = NewModelForm, content_type = "multipart/form-data"),
     responses((status = 200, body = ModelInfo), (status = 404, body = Detail), (status = 422, body = Detail)))]
-async fn new_model(state: &SharedState, form: Result<Form, ApiError>) -> Result<ModelInfo, ApiError> {
+async fn new_model(
+    state: &SharedState,
+    caller: Result<Caller, ApiError>,
+    form: Result<Form, ApiError>,
+) -> Result<ModelInfo, ApiError> {
+    let caller = caller?;
     let form = form?;
     let user_id = form.non_blank("user_id")?;
     let name = form.non_blank("name")?;
@@ -48,14 +56,9 @@ async fn new_model(state: &SharedState, form: Result<Form, ApiError>) -> Result<
     let api_key = form.text("ak")?;
     let base_url = form.non_blank("base_url")?.trim_end_matches('/');
     check_base_url(base_url)?;
-    require_user(state, user_id).await?;
+    caller.check_user_field(&state.store, user_id).await?;
     let model = state.store.create_model(user_id, name, api_key, base_url).await?;
-    Ok(ModelInfo {
-        id: model.id,
-        name: model.name,
-        base_url: model.base_url,
-        user_id: model.user_id,
-    })
+    Ok(model.info())
 }
 
 fn check_base_url(base_url: &str) -> Result<(), ApiError> {
@@ -73,7 +76,12 @@ fn check_base_url(base_url: &str) -> Result<(), ApiError> {
 #[utoipa::path(delete, path = "/models/delete/{model_id}", tag = "Model",
     params(("model_id" = String, Path)),
     responses((status = 200, body = Detail), (status = 404, body = Detail)))]
-async fn delete_model(state: &SharedState, model_id: &str) -> Result<Detail, ApiError> {
+async fn delete_model(
+    state: &SharedState,
+    caller: Result<Caller, ApiError>,
+    model_id: &str,
+) -> Result<Detail, ApiError> {
+    caller?.check_owns(&state.store, Resource::Model, model_id).await?;
     state.store.delete_model(model_id).await?;
     Ok(Detail::new("Model deleted successfully."))
 }

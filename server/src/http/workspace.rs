@@ -4,28 +4,34 @@ use kafka_protocol::rest::{Detail, UploadedFile, WorkspaceNewResponse, Workspace
 use warp::Filter;
 use warp::reply::Response;
 
-use super::auth::require_user;
 use super::form::{Form, form};
-use super::{reply, with_state};
+use super::{caller, reply, with_state};
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::SharedState;
+use crate::store::Resource;
 
 pub fn routes(state: SharedState) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     let limits = (state.settings.max_body_bytes, state.settings.max_upload_bytes);
     let new = warp::path!("workspace" / "new")
         .and(warp::post())
         .and(with_state(state.clone()))
+        .and(caller(state.clone()))
         .and(form(limits.0, limits.1))
-        .then(|state: SharedState, form| async move { reply(new_workspace(&state, form).await) });
+        .then(|state: SharedState, caller, form| async move { reply(new_workspace(&state, caller, form).await) });
     let rename = warp::path!("workspace" / "rename")
         .and(warp::patch())
         .and(with_state(state.clone()))
+        .and(caller(state.clone()))
         .and(form(limits.0, limits.1))
-        .then(|state: SharedState, form| async move { reply(rename_workspace(&state, form).await) });
+        .then(|state: SharedState, caller, form| async move { reply(rename_workspace(&state, caller, form).await) });
     let delete = warp::path!("workspace" / "delete" / String)
         .and(warp::delete())
-        .and(with_state(state))
-        .then(|id: String, state: SharedState| async move { reply(delete_workspace(&state, &id).await) });
+        .and(with_state(state.clone()))
+        .and(caller(state))
+        .then(
+            |id: String, state: SharedState, caller| async move { reply(delete_workspace(&state, caller, &id).await) },
+        );
     new.or(rename).unify().or(delete).unify()
 }
 
@@ -42,11 +48,16 @@ pub struct NewWorkspaceForm {
 #[utoipa::path(post, path = "/workspace/new", tag = "Workspace",
     request_body(content = NewWorkspaceForm, content_type = "multipart/form-data"),
     responses((status = 200, body = WorkspaceNewResponse), (status = 404, body = Detail), (status = 413, body = Detail), (status = 422, body = Detail)))]
-async fn new_workspace(state: &SharedState, form: Result<Form, ApiError>) -> Result<WorkspaceNewResponse, ApiError> {
+async fn new_workspace(
+    state: &SharedState,
+    caller: Result<Caller, ApiError>,
+    form: Result<Form, ApiError>,
+) -> Result<WorkspaceNewResponse, ApiError> {
+    let caller = caller?;
     let form = form?;
     let owner_id = form.non_blank("owner_id")?;
     let name = form.non_blank("name")?;
-    require_user(state, owner_id).await?;
+    caller.check_user_field(&state.store, owner_id).await?;
     let uploads = form
         .files("files")
         .iter()
@@ -93,11 +104,16 @@ pub struct RenameWorkspaceForm {
     responses((status = 200, body = WorkspaceRenameResponse), (status = 404, body = Detail), (status = 422, body = Detail)))]
 async fn rename_workspace(
     state: &SharedState,
+    caller: Result<Caller, ApiError>,
     form: Result<Form, ApiError>,
 ) -> Result<WorkspaceRenameResponse, ApiError> {
+    let caller = caller?;
     let form = form?;
     let workspace_id = form.non_blank("workspace_id")?;
     let new_name = form.non_blank("new_name")?;
+    caller
+        .check_owns(&state.store, Resource::Workspace, workspace_id)
+        .await?;
     state.store.rename_workspace(workspace_id, new_name).await?;
     Ok(WorkspaceRenameResponse {
         workspace_id: workspace_id.to_owned(),
@@ -108,7 +124,14 @@ async fn rename_workspace(
 #[utoipa::path(delete, path = "/workspace/delete/{workspace_id}", tag = "Workspace",
     params(("workspace_id" = String, Path)),
     responses((status = 200, body = Detail), (status = 404, body = Detail)))]
-async fn delete_workspace(state: &SharedState, workspace_id: &str) -> Result<Detail, ApiError> {
+async fn delete_workspace(
+    state: &SharedState,
+    caller: Result<Caller, ApiError>,
+    workspace_id: &str,
+) -> Result<Detail, ApiError> {
+    caller?
+        .check_owns(&state.store, Resource::Workspace, workspace_id)
+        .await?;
     let (chat_ids, paths) = state.store.delete_workspace(workspace_id).await?;
     state.uploads.remove_all(&paths).await;
     for chat_id in &chat_ids {

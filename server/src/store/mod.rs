@@ -12,23 +12,30 @@ mod conversation;
 mod events;
 mod files;
 mod models;
+mod owners;
 mod runs;
+mod tokens;
 mod users;
 mod versions;
 mod workspaces;
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{Any, AnyPool, ConnectOptions, Connection, Executor, Transaction};
+
+use crate::secrets::Sealer;
 
 pub use chats::ChatRecord;
 pub use conversation::MessageRecord;
 pub use events::{ChatSignal, EventBus, SignalKind};
 pub use files::{ChatFileRecord, FileKind, NewChatFile, NewFile, StoredFile};
 pub use models::ModelRecord;
+pub use owners::Resource;
 pub use runs::RunLease;
+pub use tokens::Credentials;
 pub use users::UserOverview;
 pub use versions::VersionRecord;
 
@@ -41,6 +48,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Secret(crate::secrets::SecretError),
     #[error("unsupported database URL (use sqlite://… or postgres://…): {0}")]
     UnsupportedUrl(String),
 }
@@ -87,6 +96,8 @@ pub struct Store {
     backend: Backend,
     /// For the connections that live outside the pool (event listener, agent-run locks).
     url: String,
+    /// Seals model keys at rest (a no-op without a secret key).
+    sealer: Sealer,
 }
 
 impl std::fmt::Debug for Store {
@@ -116,7 +127,14 @@ impl Store {
             pool,
             backend,
             url: url.to_owned(),
+            sealer: Sealer::default(),
         })
+    }
+
+    /// Seals model keys with `sealer` from now on.
+    pub fn with_sealer(mut self, sealer: Sealer) -> Self {
+        self.sealer = sealer;
+        self
     }
 
     async fn begin(&self) -> StoreResult<Tx> {
@@ -185,6 +203,15 @@ pub fn new_id() -> String {
 /// The current UTC time as the original wrote it (Python's `isoformat()` of a naive UTC time).
 pub fn now_iso() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+}
+
+/// The UTC time `after` from now, in the same format (token expiry).
+pub fn now_iso_after(after: Duration) -> String {
+    let after = chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
+    let at = chrono::Utc::now()
+        .checked_add_signed(after)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+    at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
 }
 
 /// Maps "no row" to `NotFound(what)`.

@@ -1,11 +1,13 @@
-//! LLM model configurations. The API key is stored, and only `model_for_agent` reads it.
+//! LLM model configurations. The API key (`ak`) is write-only: it is sealed on the way in
+//! (when a secret key is configured) and only `model_by_name`, for the agent, reads it back.
 
+use kafka_protocol::rest::ModelInfo;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreResult, found, new_id, now_iso};
+use super::{Store, StoreError, StoreResult, found, new_id, now_iso};
 
-/// A model as stored. `api_key` is for the agent's HTTP calls only.
+/// A model as the agent uses it. `api_key` is for the agent's HTTP calls only.
 #[derive(Clone)]
 pub struct ModelRecord {
     pub id: String,
@@ -28,13 +30,24 @@ impl std::fmt::Debug for ModelRecord {
     }
 }
 
-fn model_from_row(row: AnyRow) -> ModelRecord {
-    ModelRecord {
+impl ModelRecord {
+    /// What a client may see of the model.
+    pub fn info(&self) -> ModelInfo {
+        ModelInfo {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            base_url: self.base_url.clone(),
+            user_id: self.user_id.clone(),
+        }
+    }
+}
+
+fn info_from_row(row: &AnyRow) -> ModelInfo {
+    ModelInfo {
         id: row.get("id"),
         name: row.get("name"),
         base_url: row.get("base_url"),
         user_id: row.get("user_id"),
-        api_key: row.get("ak"),
     }
 }
 
@@ -50,7 +63,7 @@ impl Store {
         sqlx::query("INSERT INTO models (id, name, ak, base_url, user_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(&id)
             .bind(name)
-            .bind(api_key)
+            .bind(self.sealer.seal(api_key, &id))
             .bind(base_url)
             .bind(user_id)
             .bind(now_iso())
@@ -74,26 +87,18 @@ impl Store {
         found((deleted > 0).then_some(()), "Model")
     }
 
-    pub async fn model(&self, model_id: &str) -> StoreResult<ModelRecord> {
-        let row = sqlx::query("SELECT id, name, ak, base_url, user_id FROM models WHERE id = $1")
-            .bind(model_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        found(row.map(model_from_row), "Model")
+    /// The user's models, oldest first, without their keys.
+    pub async fn models_of(&self, user_id: &str) -> StoreResult<Vec<ModelInfo>> {
+        let rows =
+            sqlx::query("SELECT id, name, base_url, user_id FROM models WHERE user_id = $1 ORDER BY created_at, id")
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.iter().map(info_from_row).collect())
     }
 
-    /// The user's models, oldest first.
-    pub async fn models_of(&self, user_id: &str) -> StoreResult<Vec<ModelRecord>> {
-        let rows = sqlx::query(
-            "SELECT id, name, ak, base_url, user_id FROM models WHERE user_id = $1 ORDER BY created_at, id",
-        )
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(model_from_row).collect())
-    }
-
-    /// The user's model with this name (the newest, if several share it), for `new_message`.
+    /// The user's model with this name (the newest, if several share it), with its key, for
+    /// `new_message`.
     pub async fn model_by_name(&self, user_id: &str, name: &str) -> StoreResult<ModelRecord> {
         let row = sqlx::query(
             "SELECT id, name, ak, base_url, user_id FROM models WHERE user_id = $1 AND name = $2
@@ -103,6 +108,42 @@ impl Store {
         .bind(name)
         .fetch_optional(&self.pool)
         .await?;
-        found(row.map(model_from_row), "Model")
+        let row = found(row, "Model")?;
+        let info = info_from_row(&row);
+        let api_key = self.sealer.open(row.get("ak"), &info.id)?;
+        Ok(ModelRecord {
+            id: info.id,
+            name: info.name,
+            base_url: info.base_url,
+            user_id: info.user_id,
+            api_key,
+        })
+    }
+
+    /// Seals every key stored in plain text (run at start-up once a secret key is set).
+    /// Returns how many were sealed.
+    pub async fn seal_plain_keys(&self) -> StoreResult<usize> {
+        if !self.sealer.is_active() {
+            return Ok(0);
+        }
+        let mut tx = self.begin().await?;
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, ak FROM models").fetch_all(&mut *tx).await?;
+        let mut sealed = 0;
+        for (id, stored) in rows.iter().filter(|(_, ak)| !crate::secrets::Sealer::is_sealed(ak)) {
+            sqlx::query("UPDATE models SET ak = $1 WHERE id = $2")
+                .bind(self.sealer.seal(stored, id))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sealed += 1;
+        }
+        tx.commit().await?;
+        Ok(sealed)
+    }
+}
+
+impl From<crate::secrets::SecretError> for StoreError {
+    fn from(error: crate::secrets::SecretError) -> Self {
+        StoreError::Secret(error)
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use kafka_protocol::rest::{ChatSummary, FileSummary, LoginResponse, ModelInfo, WorkspaceSummary};
+use kafka_protocol::rest::{ChatSummary, FileSummary, LoginResponse, WorkspaceSummary};
 use sqlx::Row;
 
 use super::{Store, StoreResult, found, new_id, now_iso};
@@ -121,17 +121,7 @@ impl Store {
             }
         }
 
-        let models = self
-            .models_of(user_id)
-            .await?
-            .into_iter()
-            .map(|m| ModelInfo {
-                id: m.id,
-                name: m.name,
-                base_url: m.base_url,
-                user_id: m.user_id,
-            })
-            .collect();
+        let models = self.models_of(user_id).await?;
         Ok(LoginResponse {
             user_id: user_id.to_owned(),
             email,

@@ -23,6 +23,9 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 
 /// Dispatches one text frame.
 pub async fn handle(session: &Session, text: &str) {
+    if let Err(error) = crate::json::check_depth(text.as_bytes()) {
+        return session.send_error(error).await;
+    }
     let Some(value) = serde_json::from_str::<Value>(text)
         .ok()
         .filter(|v| v.get("action").is_some())

@@ -21,9 +21,12 @@ use warp::Filter;
 use warp::filters::ws::{Message, WebSocket, Ws};
 use warp::reply::{Reply, Response};
 
+use crate::auth::Caller;
+use crate::error::ApiError;
 use crate::http::with_state;
 use crate::hub::{Outgoing, SESSION_QUEUE};
 use crate::state::SharedState;
+use crate::store::StoreError;
 
 /// How often the server pings an idle client.
 const PING_EVERY: Duration = Duration::from_secs(30);
@@ -32,31 +35,47 @@ const IDLE_LIMIT: Duration = Duration::from_secs(90);
 /// A write that takes longer than this means the client stopped reading.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct WsQuery {
     /// `2` opts in to live events.
     v: Option<u32>,
+    /// The bearer token, for clients (browsers) that cannot set headers on a WebSocket.
+    token: Option<String>,
 }
 
 pub fn route(state: SharedState) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
     warp::path!("ws" / String)
-        .and(
-            warp::query::<WsQuery>()
-                .or(warp::any().map(|| WsQuery { v: None }))
-                .unify(),
-        )
+        .and(warp::query::<WsQuery>().or(warp::any().map(WsQuery::default)).unify())
+        .and(warp::header::optional::<String>("authorization"))
         .and(warp::ws())
         .and(with_state(state))
-        .map(|chat_id: String, query: WsQuery, ws: Ws, state: SharedState| {
-            // The transport refuses frames far beyond the cap; up to twice the cap the session
-            // answers with a clear error frame and stays open.
-            let hard_limit = state.settings.max_frame_bytes.saturating_mul(2);
-            let wants_events = query.v.is_some_and(|v| v >= PROTOCOL_V2);
-            ws.max_message_size(hard_limit)
-                .max_frame_size(hard_limit)
-                .on_upgrade(move |socket| session(socket, state, chat_id, wants_events))
-                .into_response()
-        })
+        .then(
+            |chat_id: String, query: WsQuery, header: Option<String>, ws: Ws, state: SharedState| async move {
+                // Authenticate before the upgrade, so a bad token is a plain 401 response.
+                let caller = match ws_caller(&state, query.token.as_deref(), header.as_deref()).await {
+                    Ok(caller) => caller,
+                    Err(error) => return crate::http::error_response(&error),
+                };
+                // The transport refuses frames far beyond the cap; up to twice the cap the
+                // session answers with a clear error frame and stays open.
+                let hard_limit = state.settings.max_frame_bytes.saturating_mul(2);
+                let wants_events = query.v.is_some_and(|v| v >= PROTOCOL_V2);
+                ws.max_message_size(hard_limit)
+                    .max_frame_size(hard_limit)
+                    .on_upgrade(move |socket| session(socket, state, caller, chat_id, wants_events))
+                    .into_response()
+            },
+        )
+}
+
+/// The caller from `?token=` or an `Authorization: Bearer` header (the query wins).
+async fn ws_caller(state: &SharedState, query_token: Option<&str>, header: Option<&str>) -> Result<Caller, ApiError> {
+    let token = match (query_token, header) {
+        (Some(token), _) => Some(token),
+        (None, Some(header)) => Some(crate::auth::bearer(header)?),
+        (None, None) => None,
+    };
+    crate::auth::authenticate(state, token).await
 }
 
 /// What a session knows about itself.
@@ -86,7 +105,7 @@ impl Session {
     }
 }
 
-async fn session(socket: WebSocket, state: SharedState, chat_id: String, wants_events: bool) {
+async fn session(socket: WebSocket, state: SharedState, caller: Caller, chat_id: String, wants_events: bool) {
     let (sink, mut stream) = socket.split();
     let (queue, outgoing) = mpsc::channel(SESSION_QUEUE);
     let writer = tokio::spawn(write_frames(sink, outgoing));
@@ -97,7 +116,13 @@ async fn session(socket: WebSocket, state: SharedState, chat_id: String, wants_e
         queue,
     };
 
+    // Another user's chat is answered exactly like a missing one.
     let chat = match state.store.chat(&session.chat_id).await {
+        Ok(chat) if caller.user_id().is_none_or(|user| user == chat.user_id) => Ok(chat),
+        Ok(_) => Err(StoreError::NotFound("Chat")),
+        Err(error) => Err(error),
+    };
+    let chat = match chat {
         Ok(chat) => chat,
         Err(error) => {
             session.send_error(error.to_string()).await;

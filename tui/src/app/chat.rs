@@ -5,11 +5,14 @@ use kafka_protocol::ws::{
     BasedFile, ChatEvent, ClientAction, ConversationMessage, GetDiff, InitialPayload, ServerAction, ServerFrame,
     TextFile, VersionDiff, VersionInfo,
 };
+use std::cell::Cell;
+
 use ratatui::text::Line;
 use serde_json::Value;
 
 use super::Command;
 use super::browser::step;
+use super::selection::{LineSelection, keep_visible};
 use crate::diff::ParsedDiff;
 use crate::highlight;
 use crate::text_input::TextInput;
@@ -96,6 +99,11 @@ pub struct ChatState {
     /// Columns of code scrolled off to the left (long lines are clipped, not wrapped).
     pub code_left: usize,
     pub versions: Option<VersionsView>,
+    /// Lines selected with `V` in what the code pane shows (the file, or the diff).
+    pub selection: Option<LineSelection>,
+    /// Text rows the code pane had at its last draw. Only the UI knows the layout; it notes
+    /// the height here so that stretching a selection can scroll its moving end into view.
+    pub code_rows: Cell<usize>,
     pub agent_busy: bool,
     pub progress: Option<String>,
     /// A file the agent just wrote, to select once its event arrives.
@@ -129,6 +137,8 @@ impl ChatState {
             code_top: 0,
             code_left: 0,
             versions: None,
+            selection: None,
+            code_rows: Cell::new(PAGE),
             agent_busy: false,
             progress: None,
             follow_file: None,
@@ -225,8 +235,61 @@ impl ChatState {
             self.selected_file = index;
             self.code_top = 0;
             self.code_left = 0;
-            self.versions = None;
+            self.close_versions();
         }
+    }
+
+    /// Back to the code; a selection made in the diff means nothing there.
+    pub fn close_versions(&mut self) {
+        self.versions = None;
+        self.selection = None;
+    }
+
+    /// Lines the code pane shows: the file's, or the diff's rows in the versions view.
+    fn code_line_count(&self) -> usize {
+        match self.versions.as_ref() {
+            Some(view) => view.diff.as_ref().map_or(0, |diff| diff.parsed.rows.len()),
+            None => self.shown_line_count(),
+        }
+    }
+
+    /// `V`: selects the top line shown in the code pane (focusing it); false when it shows
+    /// nothing to select.
+    pub fn start_selection(&mut self) -> bool {
+        let count = self.code_line_count();
+        if count == 0 {
+            return false;
+        }
+        let top = self.versions.as_ref().map_or(self.code_top, |view| view.diff_top);
+        self.selection = Some(LineSelection::at(top.min(count - 1)));
+        self.focus = Pane::Code;
+        true
+    }
+
+    /// Moves the selection's free end, scrolling it into view; false without a selection or
+    /// when the code pane has lost focus (the keys move that pane then).
+    pub fn stretch_selection(&mut self, lines_down: isize) -> bool {
+        let count = self.code_line_count();
+        let Some(selection) = self.selection.as_mut().filter(|_| self.focus == Pane::Code) else {
+            return false;
+        };
+        selection.stretch(lines_down, count);
+        let (head, rows) = (selection.head, self.code_rows.get());
+        match self.versions.as_mut() {
+            Some(view) => view.diff_top = keep_visible(view.diff_top, head, rows),
+            None => self.code_top = keep_visible(self.code_top, head, rows),
+        }
+        true
+    }
+
+    /// The selected lines as `y` copies them: the file's text, or the diff rows' code.
+    pub fn selected_text(&self) -> Option<String> {
+        let selection = self.selection.as_ref()?;
+        let text = match self.versions.as_ref() {
+            Some(view) => selection.extract(view.diff.as_ref()?.parsed.rows.iter().map(|row| row.text.as_str())),
+            None => selection.extract(self.shown_text()?.1.lines()),
+        };
+        Some(text).filter(|text| !text.is_empty())
     }
 
     fn select_file_id(&mut self, file_id: &str) -> bool {
@@ -361,10 +424,11 @@ impl ChatState {
         self.based_files.retain(|file| file.file_id != file_id);
         self.text_files.retain(|file| file.file_id != file_id);
         if self.versions.as_ref().is_some_and(|view| view.file_id == file_id) {
-            self.versions = None;
+            self.close_versions();
         }
         if selected_id.as_deref() == Some(file_id) {
             self.code_top = 0;
+            self.selection = None;
         }
         self.selected_file = self.selected_file.min(self.files().len().saturating_sub(1));
     }
@@ -411,6 +475,8 @@ impl ChatState {
             // A trailing empty row yields no line of its own when highlighted.
             lines.resize(parsed.rows.len(), Line::default());
             view.diff_top = parsed.hunk_starts.first().copied().unwrap_or(0);
+            // Its rows are other rows now.
+            self.selection = None;
             view.diff = Some(ShownDiff {
                 from_version_id: diff.from_version_id,
                 to_version_id: diff.to_version_id,
@@ -452,6 +518,7 @@ impl ChatState {
             diff: None,
             diff_top: 0,
         });
+        self.selection = None;
         self.focus = Pane::Code;
         self.request_diff()
     }
@@ -467,6 +534,7 @@ impl ChatState {
         }
         view.selected = next;
         view.diff = None;
+        self.selection = None;
         self.request_diff()
     }
 
@@ -481,6 +549,7 @@ impl ChatState {
             Some(view.selected)
         };
         view.diff = None;
+        self.selection = None;
         self.request_diff()
     }
 

@@ -1,6 +1,6 @@
 //! Keys → state changes and commands, through the keymap.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{KeyEvent, KeyEventKind};
 use kafka_protocol::ws::{ClientAction, NewMessage};
 
 use super::chat::{PAGE, Pane};
@@ -35,23 +35,15 @@ impl App {
             Screen::Browser => vec![Context::Browser, Context::Global],
             Screen::Chat => match self.chat.as_ref() {
                 Some(chat) if chat.focus == Pane::Input => vec![Context::Input],
-                Some(chat) if chat.focus == Pane::Code && chat.versions.is_some() => {
-                    vec![Context::Versions, Context::Chat, Context::Global]
+                Some(chat) if chat.focus == Pane::Code => {
+                    let selecting = chat.selection.is_some().then_some(Context::Selection);
+                    let versions = chat.versions.is_some().then_some(Context::Versions);
+                    let specific = [selecting, versions].into_iter().flatten();
+                    specific.chain([Context::Chat, Context::Global]).collect()
                 }
                 _ => vec![Context::Chat, Context::Global],
             },
         }
-    }
-
-    fn login_key(&mut self, key: KeyEvent) -> Vec<Command> {
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        match key.code {
-            KeyCode::Char('c') if ctrl => self.should_quit = true,
-            KeyCode::Enter if !self.logging_in => return self.submit_login(),
-            KeyCode::Esc => self.should_quit = true,
-            _ => edit(&mut self.email, key),
-        }
-        Vec::new()
     }
 
     fn browser_key(&mut self, key: KeyEvent) -> Vec<Command> {
@@ -183,8 +175,14 @@ impl App {
             Action::Back => return self.chat_back(),
             Action::Up | Action::Down => return self.chat_move(action == Action::Down),
             Action::Left | Action::Right => chat.scroll_sideways(action == Action::Right),
-            Action::PageUp => chat.scroll(-(PAGE as isize)),
-            Action::PageDown => chat.scroll(PAGE as isize),
+            Action::PageUp | Action::PageDown => {
+                let page = PAGE as isize;
+                let lines = if action == Action::PageDown { page } else { -page };
+                // While selecting, a page stretches the selection like j/k do.
+                if !chat.stretch_selection(lines) {
+                    chat.scroll(lines);
+                }
+            }
             Action::Open => return self.chat_open(),
             Action::ToggleMode => self.toggle_mode(),
             Action::Versions => return self.toggle_versions(),
@@ -194,6 +192,7 @@ impl App {
             Action::Upload => self.ask_upload(),
             Action::DeleteFile => self.ask_delete_file(),
             Action::Copy => return self.copy(),
+            Action::Select => self.toggle_selection(),
             Action::NewChat => self.ask_new_chat(),
             Action::CancelAgent => return vec![Command::Send(ClientAction::Cancel)],
             other => return self.common_action(other),
@@ -207,7 +206,8 @@ impl App {
         };
         match chat.focus {
             Pane::Input => chat.focus = Pane::Conversation,
-            Pane::Code if chat.versions.is_some() => chat.versions = None,
+            Pane::Code if chat.selection.is_some() => chat.selection = None,
+            Pane::Code if chat.versions.is_some() => chat.close_versions(),
             _ => {
                 self.chat = None;
                 self.screen = Screen::Browser;
@@ -222,6 +222,10 @@ impl App {
         let Some(chat) = self.chat.as_mut() else {
             return Vec::new();
         };
+        // While selecting, the moves stretch the selection (in the diff too, not the versions).
+        if chat.stretch_selection(if down { 1 } else { -1 }) {
+            return Vec::new();
+        }
         if chat.focus == Pane::Code && chat.versions.is_some() {
             return chat.select_version(down);
         }
@@ -256,7 +260,7 @@ impl App {
             return Vec::new();
         };
         if chat.versions.is_some() {
-            chat.versions = None;
+            chat.close_versions();
             return Vec::new();
         }
         if chat.selected_based().is_none() {
@@ -353,12 +357,25 @@ impl App {
         });
     }
 
-    /// `y`: the diff in the versions view, the code in the code pane, else the newest message
-    /// (its last code block, if it has one).
+    /// `V`: starts a line selection in the code pane, or cancels the one there.
+    fn toggle_selection(&mut self) {
+        let Some(chat) = self.chat.as_mut() else { return };
+        if chat.selection.take().is_none() && !chat.start_selection() {
+            self.last_error = Some("Nothing to select: choose a file (or a diff) first.".into());
+        }
+    }
+
+    /// `y`: the selected lines, the diff in the versions view, the code in the code pane, else
+    /// the newest message (its last code block, if it has one).
     fn copy(&mut self) -> Vec<Command> {
-        let Some(chat) = self.chat.as_ref() else {
+        let Some(chat) = self.chat.as_mut() else {
             return Vec::new();
         };
+        if chat.focus == Pane::Code && chat.selection.is_some() {
+            let text = chat.selected_text();
+            chat.selection = None;
+            return self.copied(text);
+        }
         let text = match (chat.focus, chat.versions.as_ref()) {
             (Pane::Code, Some(view)) => view.diff.as_ref().map(|diff| {
                 let rows = diff.parsed.rows.iter();
@@ -367,6 +384,10 @@ impl App {
             (Pane::Code | Pane::Files, None) => chat.shown_text().map(|(_, text, _)| text.to_owned()),
             _ => chat.conversation.last().map(super::copyable),
         };
+        self.copied(text)
+    }
+
+    fn copied(&mut self, text: Option<String>) -> Vec<Command> {
         let Some(text) = text.filter(|text| !text.is_empty()) else {
             self.last_error = Some("Nothing to copy here.".into());
             return Vec::new();

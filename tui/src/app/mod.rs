@@ -5,7 +5,9 @@
 mod browser;
 mod chat;
 mod keys;
+mod login;
 mod popup;
+mod selection;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -16,7 +18,9 @@ use ratatui::text::Line;
 
 pub use browser::{BrowserFocus, BrowserState};
 pub use chat::{ChatState, FileEntry, Pane, VersionsView, copyable, message_text};
+pub use login::{LoginField, LoginForm, Resume};
 pub use popup::{AddModelForm, Confirmed, Popup, PromptPurpose};
+pub use selection::LineSelection;
 
 use crate::highlight::{self, HighlightCache};
 use crate::text_input::TextInput;
@@ -88,6 +92,8 @@ pub enum Command {
 pub enum RestCall {
     Login {
         email: String,
+        /// Only once the server asked for it (the account has one).
+        password: Option<String>,
     },
     NewChat {
         user_id: String,
@@ -126,6 +132,10 @@ pub enum AppEvent {
     Rest(RestAnswer),
     /// A REST call or a local effect (reading an upload) failed.
     Failed(String),
+    /// The login answered 401 (the server's `detail`): a password is needed, or was wrong.
+    LoginRefused(String),
+    /// A call after login answered 401: the session's token expired.
+    SessionExpired,
     Frame {
         chat_id: String,
         frame: ServerFrame,
@@ -162,7 +172,7 @@ pub struct App {
     /// The server as the status bar names it ("embedded" or its URL).
     pub server_label: String,
     pub screen: Screen,
-    pub email: TextInput,
+    pub login: LoginForm,
     pub logging_in: bool,
     pub user: Option<LoginResponse>,
     pub browser: BrowserState,
@@ -183,6 +193,8 @@ pub struct App {
     pending_highlights: HashSet<u64>,
     /// The chat to open right after login (`--chat`).
     open_after_login: Option<String>,
+    /// What to restore after logging in again once the session expired.
+    pub resume: Option<Resume>,
     pub should_quit: bool,
 }
 
@@ -191,7 +203,7 @@ impl App {
         App {
             server_label: server_label.into(),
             screen: Screen::Login,
-            email: TextInput::default(),
+            login: LoginForm::default(),
             logging_in: false,
             user: None,
             browser: BrowserState::default(),
@@ -207,6 +219,7 @@ impl App {
             highlights: HighlightCache::default(),
             pending_highlights: HashSet::new(),
             open_after_login: None,
+            resume: None,
             should_quit: false,
         }
     }
@@ -216,11 +229,16 @@ impl App {
         self.open_after_login = chat_id;
         match email {
             Some(email) => {
-                self.email.set(&email);
+                self.login.email.set(&email);
                 self.submit_login()
             }
             None => Vec::new(),
         }
+    }
+
+    /// The session's bearer token, when the server gave one (not in open mode).
+    pub fn token(&self) -> Option<&str> {
+        self.user.as_ref()?.token.as_deref()
     }
 
     /// Whether something animates (the spinner), so the driver keeps redrawing.
@@ -242,6 +260,11 @@ impl App {
                 self.last_error = Some(error);
                 Vec::new()
             }
+            AppEvent::LoginRefused(detail) => {
+                self.login_refused(detail);
+                Vec::new()
+            }
+            AppEvent::SessionExpired => self.session_expired(),
             AppEvent::Frame { chat_id, frame } => self.handle_server(&chat_id, frame),
             AppEvent::Connection { chat_id, state } => {
                 if self.chat.as_ref().is_some_and(|chat| chat.chat_id == chat_id) {
@@ -327,21 +350,10 @@ impl App {
             return popup.input_mut();
         }
         match self.screen {
-            Screen::Login => Some(&mut self.email),
+            Screen::Login => Some(self.login.focused_input()),
             Screen::Chat => self.chat.as_mut().map(|chat| &mut chat.input),
             Screen::Browser => None,
         }
-    }
-
-    fn submit_login(&mut self) -> Vec<Command> {
-        let email = self.email.text().trim().to_owned();
-        if email.is_empty() {
-            self.last_error = Some("Type your email address.".into());
-            return Vec::new();
-        }
-        self.logging_in = true;
-        self.last_error = None;
-        vec![Command::Rest(RestCall::Login { email })]
     }
 
     fn logged_in(&mut self, login: LoginResponse) -> Vec<Command> {
@@ -349,12 +361,19 @@ impl App {
         self.last_error = None;
         self.merge_models(login.models.iter().map(|m| m.name.clone()).collect());
         self.browser = BrowserState::default();
+        // Not needed again this session; not kept in memory either.
+        self.login.password.take();
+        let reopen = self.chat_after_login(&login.email);
         self.user = Some(login);
         self.screen = Screen::Browser;
-        match self.open_after_login.take() {
-            Some(chat_id) => self.open_chat(&chat_id),
-            None => Vec::new(),
+        let Some((chat_id, draft)) = reopen else {
+            return Vec::new();
+        };
+        let commands = self.open_chat(&chat_id);
+        if let Some(chat) = self.chat.as_mut() {
+            chat.input.set(&draft);
         }
+        commands
     }
 
     fn chat_created(&mut self, workspace_id: &str, chat: ChatResponse) -> Vec<Command> {

@@ -6,8 +6,8 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{dim, pane};
-use crate::app::{App, ChatState, FileEntry, Pane};
+use super::{dim, pane, selection_style};
+use crate::app::{App, ChatState, FileEntry, LineSelection, Pane};
 use crate::highlight;
 use unicode_width::UnicodeWidthChar;
 
@@ -23,6 +23,7 @@ pub fn render(app: &App, chat: &ChatState, frame: &mut Frame, area: Rect) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let height = usize::from(inner.height);
+    chat.code_rows.set(height);
     let top = chat.code_top.min(total.saturating_sub(1));
     let code_lines: Vec<Line<'static>> = match app.highlights.get(key) {
         Some(cached) => cached.iter().skip(top).take(height).cloned().collect(),
@@ -33,7 +34,7 @@ pub fn render(app: &App, chat: &ChatState, frame: &mut Frame, area: Rect) {
         .into_iter()
         .map(|line| skip_columns(line, chat.code_left))
         .collect();
-    frame.render_widget(Paragraph::new(numbered(shifted, top, total)), inner);
+    frame.render_widget(Paragraph::new(numbered(shifted, top, total, chat.selection)), inner);
 }
 
 /// The line without its first `columns` display columns; a wide character cut in half
@@ -68,24 +69,40 @@ fn skip_columns(line: Line<'static>, columns: usize) -> Line<'static> {
     Line::from(spans)
 }
 
+/// The file, its version and length; while selecting, which lines are selected instead of the
+/// length (short enough for an 80-column terminal).
 fn title(chat: &ChatState, total: usize) -> String {
+    let size = match chat.selection {
+        Some(selection) => format!("{} of {total}", selection.label("line")),
+        None => format!("{total} lines"),
+    };
     match chat.selected_entry() {
-        Some(FileEntry::Based(file)) => format!(" {} · v{} · {total} lines ", file.name, file.versions.len()),
-        Some(entry) => format!(" {} · {total} lines ", entry.name()),
+        Some(FileEntry::Based(file)) => format!(" {} · v{} · {size} ", file.name, file.versions.len()),
+        Some(entry) => format!(" {} · {size} ", entry.name()),
         None => " Code ".into(),
     }
 }
 
-/// Prefixes each line with its number, the gutter as wide as the largest number.
-pub fn numbered(lines: Vec<Line<'static>>, first: usize, total: usize) -> Vec<Line<'static>> {
+/// Prefixes each line with its number, the gutter as wide as the largest number. Selected
+/// lines are tinted and get a thick bar, so a selection shows even without colours.
+pub fn numbered(
+    lines: Vec<Line<'static>>,
+    first: usize,
+    total: usize,
+    selection: Option<LineSelection>,
+) -> Vec<Line<'static>> {
     let width = total.max(1).to_string().len();
     lines
         .into_iter()
         .enumerate()
         .map(|(offset, line)| {
-            let mut spans = vec![Span::styled(format!("{:>width$} │ ", first + offset + 1), dim())];
+            let number = first + offset;
+            let selected = selection.is_some_and(|selection| selection.contains(number));
+            let bar = if selected { '┃' } else { '│' };
+            let mut spans = vec![Span::styled(format!("{:>width$} {bar} ", number + 1), dim())];
             spans.extend(line.spans);
-            Line::from(spans)
+            let line = Line::from(spans);
+            if selected { line.style(selection_style()) } else { line }
         })
         .collect()
 }

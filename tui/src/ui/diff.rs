@@ -7,8 +7,8 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{dim, pane};
-use crate::app::VersionsView;
+use super::{dim, pane, selection_style};
+use crate::app::{ChatState, VersionsView};
 use crate::diff::{Row, RowKind};
 use crate::highlight::{self, Background};
 
@@ -20,10 +20,15 @@ fn tints() -> (Color, Color) {
     }
 }
 
-pub fn render(view: &VersionsView, title: String, frame: &mut Frame, area: Rect) {
+pub fn render(chat: &ChatState, view: &VersionsView, title: String, frame: &mut Frame, area: Rect) {
+    let title = match chat.selection {
+        Some(selection) => format!("{title}· {} selected ", selection.label("row")),
+        None => title,
+    };
     let block = pane(title, false);
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    chat.code_rows.set(usize::from(inner.height));
     let Some(diff) = view.diff.as_ref() else {
         frame.render_widget(Paragraph::new(Span::styled("loading the diff…", dim())), inner);
         return;
@@ -38,9 +43,16 @@ pub fn render(view: &VersionsView, title: String, frame: &mut Frame, area: Rect)
         .rows
         .iter()
         .zip(diff.lines.iter())
+        .enumerate()
         .skip(view.diff_top)
         .take(usize::from(inner.height))
-        .map(|(row, code)| diff_line(row, code, gutter))
+        .map(|(index, (row, code))| {
+            let line = diff_line(row, code, gutter);
+            match chat.selection {
+                Some(selection) if selection.contains(index) => line.style(selection_style()),
+                _ => line,
+            }
+        })
         .collect();
     frame.render_widget(Paragraph::new(lines), inner);
 }

@@ -53,6 +53,10 @@ pub fn pane_at(app: &App, screen: Rect, column: u16, row: u16) -> Option<crate::
 /// The key hints of the contexts in force, from the keymap.
 fn render_footer(app: &App, frame: &mut Frame, area: Rect) {
     let hints = match app.screen {
+        // The login screen has no keymap context: it only types, and its keys are fixed.
+        Screen::Login if app.login.asks_password => {
+            vec![("Enter", "log in"), ("Tab", "email / password"), ("Esc/^C", "quit")]
+        }
         Screen::Login => vec![("Enter", "log in"), ("Esc/^C", "quit")],
         _ => keymap::footer_hints(&app.contexts()),
     };
@@ -84,6 +88,15 @@ pub fn pane(title: impl Into<Line<'static>>, focused: bool) -> Block<'static> {
 
 pub fn selected_style() -> Style {
     Style::default().add_modifier(Modifier::REVERSED)
+}
+
+/// Lines selected with `V`: a blue tint that reads on dark and light terminals.
+pub fn selection_style() -> Style {
+    let tint = match crate::highlight::background() {
+        crate::highlight::Background::Dark => Color::Rgb(40, 60, 110),
+        crate::highlight::Background::Light => Color::Rgb(200, 215, 250),
+    };
+    Style::default().bg(tint)
 }
 
 pub fn dim() -> Style {

@@ -12,12 +12,13 @@ use crate::app::{AddModelForm, App, Popup};
 use crate::keymap::{self, Context};
 use crate::text_input::TextInput;
 
-const HELP_CONTEXTS: [Context; 5] = [
+const HELP_CONTEXTS: [Context; 6] = [
     Context::Global,
     Context::Browser,
     Context::Chat,
     Context::Input,
     Context::Versions,
+    Context::Selection,
 ];
 
 pub fn render(app: &App, frame: &mut Frame) {

@@ -56,5 +56,5 @@ pub fn render(chat: &ChatState, frame: &mut Frame, area: Rect) {
         "latest".to_owned()
     };
     let title = format!(" {}: v{} → {to} ", file.name, from + 1);
-    diff::render(view, title, frame, diff_area);
+    diff::render(chat, view, title, frame, diff_area);
 }

@@ -1,0 +1,81 @@
+//! Credentials: bearer tokens (stored as SHA-256 hashes) and optional password hashes.
+
+use super::{Store, StoreResult, found, now_iso};
+
+/// What login needs to know about an account.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub user_id: String,
+    /// An argon2id PHC string, when the account has a password.
+    pub password_hash: Option<String>,
+}
+
+impl Store {
+    pub async fn credentials(&self, email: &str) -> StoreResult<Option<Credentials>> {
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
+                .bind(email)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(user_id, password_hash)| Credentials { user_id, password_hash }))
+    }
+
+    /// Sets the password and, in the same transaction, revokes every other token of the user:
+    /// a password change logs out the other sessions.
+    pub async fn set_password(&self, user_id: &str, password_hash: &str, keep_token: &str) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let updated = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        found((updated > 0).then_some(()), "User")?;
+        sqlx::query("DELETE FROM auth_tokens WHERE user_id = $1 AND token_hash <> $2")
+            .bind(user_id)
+            .bind(keep_token)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a new token, and drops the user's expired ones while at it.
+    pub async fn create_token(&self, user_id: &str, token_hash: &str, expires_at: &str) -> StoreResult<()> {
+        let now = now_iso();
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM auth_tokens WHERE user_id = $1 AND expires_at <= $2")
+            .bind(user_id)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(token_hash)
+            .bind(user_id)
+            .bind(&now)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The user a live token belongs to; `None` for an unknown, revoked or expired token.
+    pub async fn token_user(&self, token_hash: &str) -> StoreResult<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT user_id FROM auth_tokens WHERE token_hash = $1 AND expires_at > $2")
+                .bind(token_hash)
+                .bind(now_iso())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn revoke_token(&self, token_hash: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM auth_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
