@@ -306,3 +306,21 @@ impl WsClient {
         let _ = self.stream.close(None).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::replace_database;
+
+    #[test]
+    fn the_database_of_a_url_is_replaced() {
+        assert_eq!(
+            replace_database("postgres://u:p@h:5432/postgres", "t1"),
+            "postgres://u:p@h:5432/t1"
+        );
+        assert_eq!(replace_database("postgres://h", "t1"), "postgres://h/t1");
+        assert_eq!(
+            replace_database("postgres://h/db?sslmode=disable", "t1"),
+            "postgres://h/t1?sslmode=disable"
+        );
+    }
+}
