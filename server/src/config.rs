@@ -159,3 +159,38 @@ pub fn default_data_dir() -> anyhow::Result<PathBuf> {
 fn sqlite_url(data_dir: &std::path::Path) -> String {
     format!("sqlite://{}", data_dir.join("kafka.db").display())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ServerArgs,
+    }
+
+    fn mode(flags: &[&str]) -> anyhow::Result<AuthMode> {
+        let cli = Cli::try_parse_from(std::iter::once("kafka-server").chain(flags.iter().copied()))?;
+        cli.args.auth_mode()
+    }
+
+    #[test]
+    fn auto_is_open_on_loopback_only_and_open_elsewhere_needs_consent() {
+        assert_eq!(mode(&["--bind", "127.0.0.1:8000"]).unwrap(), AuthMode::Open);
+        assert_eq!(mode(&["--bind", "[::1]:8000"]).unwrap(), AuthMode::Open);
+        assert_eq!(mode(&["--bind", "0.0.0.0:8000"]).unwrap(), AuthMode::Token);
+        assert_eq!(
+            mode(&["--bind", "127.0.0.1:8000", "--auth", "token"]).unwrap(),
+            AuthMode::Token
+        );
+        let refused = mode(&["--bind", "0.0.0.0:8000", "--auth", "open"]).unwrap_err();
+        assert!(refused.to_string().contains("--insecure-open"), "{refused}");
+        assert_eq!(
+            mode(&["--bind", "0.0.0.0:8000", "--auth", "open", "--insecure-open"]).unwrap(),
+            AuthMode::Open
+        );
+    }
+}
