@@ -1,17 +1,24 @@
 //! Live sessions by chat: fan-out of events to protocol-2 clients, closing the sockets of a
 //! deleted chat, and the one agent run each chat may have at a time.
 //!
+//! Events go out through the store's event bus and come back from it to be fanned out here:
+//! in-process on SQLite, through the database when several instances share it, so a client
+//! connected to any instance sees every change, in the same order. Likewise the agent slot is
+//! claimed from the store, which holds it across instances.
+//!
 //! Each session owns a bounded outbound queue drained by its own writer task. Publishing
 //! never waits: a client whose queue is full is dropped (its socket closed), so one slow or
 //! dead client cannot hold up the others.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use kafka_protocol::ws::ChatEvent;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+use crate::store::{ChatSignal, EventBus, RunLease, SignalKind, Store, StoreResult};
 
 /// What a session's writer task sends.
 #[derive(Debug, Clone)]
@@ -33,11 +40,22 @@ struct Subscriber {
     queue: mpsc::Sender<Outgoing>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Hub {
     next_id: AtomicU64,
     chats: Mutex<HashMap<String, Vec<Subscriber>>>,
-    agent_runs: Mutex<HashMap<String, CancellationToken>>,
+    agent_runs: Mutex<HashMap<String, LocalRun>>,
+    store: Store,
+    /// Set once by `start`, before the hub is shared.
+    bus: OnceLock<EventBus>,
+}
+
+/// An agent run on this instance: how to stop it, and its claim in the store (`None` while
+/// the claim is being made).
+#[derive(Debug)]
+struct LocalRun {
+    cancel: CancellationToken,
+    lease: Option<RunLease>,
 }
 
 /// A session's membership; leaving the hub happens when it is dropped.
@@ -61,6 +79,28 @@ impl Drop for Membership {
 }
 
 impl Hub {
+    /// A hub whose events go through `store`'s event bus.
+    pub async fn start(store: Store) -> StoreResult<Arc<Self>> {
+        let hub = Arc::new(Hub {
+            next_id: AtomicU64::new(0),
+            chats: Mutex::default(),
+            agent_runs: Mutex::default(),
+            store: store.clone(),
+            bus: OnceLock::new(),
+        });
+        // Weak: the bus's tasks must not keep the hub (and so themselves) alive forever.
+        let weak = Arc::downgrade(&hub);
+        let bus = store
+            .event_bus(Arc::new(move |signal| {
+                if let Some(hub) = weak.upgrade() {
+                    hub.deliver(signal);
+                }
+            }))
+            .await?;
+        let _ = hub.bus.set(bus);
+        Ok(hub)
+    }
+
     /// Registers a session of `chat_id`. It receives events while `wants_events` is true.
     pub fn join(
         self: &Arc<Self>,
@@ -84,12 +124,60 @@ impl Hub {
         }
     }
 
-    /// Sends `event` to every protocol-2 session of the chat.
+    /// Sends `event` to every protocol-2 session of the chat, on every instance.
     pub fn publish(&self, chat_id: &str, event: ChatEvent) {
-        let text: Arc<str> = match serde_json::to_string(&event) {
-            Ok(text) => text.into(),
+        self.signal(chat_id, SignalKind::Event, &event);
+    }
+
+    /// Tells the chat's sessions it is gone and closes them, and stops its agent run, on
+    /// every instance.
+    pub fn chat_deleted(&self, chat_id: &str) {
+        self.signal(chat_id, SignalKind::ChatDeleted, &ChatEvent::ChatDeleted);
+    }
+
+    fn signal(&self, chat_id: &str, kind: SignalKind, event: &ChatEvent) {
+        let frame = match serde_json::to_string(event) {
+            Ok(text) => text,
             Err(error) => return tracing::error!(%error, "unserializable event"),
         };
+        self.send(ChatSignal {
+            chat_id: chat_id.to_owned(),
+            kind,
+            frame,
+        });
+    }
+
+    fn send(&self, signal: ChatSignal) {
+        match self.bus.get() {
+            Some(bus) => bus.publish(signal),
+            None => tracing::error!("event published before the hub started"),
+        }
+    }
+
+    /// Acts on a signal from the bus, on this instance's sessions and runs.
+    fn deliver(&self, signal: ChatSignal) {
+        match signal.kind {
+            SignalKind::Event => self.fan_out(&signal.chat_id, signal.frame.into()),
+            SignalKind::ChatDeleted => {
+                self.fan_out(&signal.chat_id, signal.frame.into());
+                self.close_chat(&signal.chat_id, "chat deleted");
+                self.cancel_local_run(&signal.chat_id);
+            }
+            SignalKind::CancelRun => {
+                self.cancel_local_run(&signal.chat_id);
+            }
+            SignalKind::Resync => {
+                // Events were lost: clients reconnect and load the chat afresh.
+                let chat_ids: Vec<String> = self.lock_chats().keys().cloned().collect();
+                for chat_id in chat_ids {
+                    self.close_chat(&chat_id, "events lost; reconnect");
+                }
+            }
+        }
+    }
+
+    /// Queues `text` for every protocol-2 session of the chat on this instance.
+    fn fan_out(&self, chat_id: &str, text: Arc<str>) {
         let mut chats = self.lock_chats();
         let Some(subscribers) = chats.get_mut(chat_id) else {
             return;
@@ -110,16 +198,11 @@ impl Hub {
         });
     }
 
-    /// Tells the chat's sessions it is gone and closes them.
-    pub fn chat_deleted(&self, chat_id: &str) {
-        self.publish(chat_id, ChatEvent::ChatDeleted);
+    fn close_chat(&self, chat_id: &str, reason: &'static str) {
         if let Some(subscribers) = self.lock_chats().remove(chat_id) {
             for s in subscribers {
-                let _ = s.queue.try_send(Outgoing::Close("chat deleted"));
+                let _ = s.queue.try_send(Outgoing::Close(reason));
             }
-        }
-        if let Some(run) = self.lock_runs().remove(chat_id) {
-            run.cancel();
         }
     }
 
@@ -128,26 +211,73 @@ impl Hub {
         self.lock_chats().values().map(Vec::len).sum()
     }
 
-    /// Claims the chat's agent slot; `None` when a run is already going.
-    pub fn start_agent_run(&self, chat_id: &str) -> Option<CancellationToken> {
-        let mut runs = self.lock_runs();
-        if runs.contains_key(chat_id) {
-            return None;
+    /// Claims the chat's agent slot, here and in the store (so across instances); `None`
+    /// when a run is already going anywhere.
+    pub async fn start_agent_run(&self, chat_id: &str) -> StoreResult<Option<CancellationToken>> {
+        let cancel = CancellationToken::new();
+        {
+            // Reserve the slot here first: two sessions of this instance cannot both claim.
+            let mut runs = self.lock_runs();
+            if runs.contains_key(chat_id) {
+                return Ok(None);
+            }
+            let run = LocalRun {
+                cancel: cancel.clone(),
+                lease: None,
+            };
+            runs.insert(chat_id.to_owned(), run);
         }
-        let token = CancellationToken::new();
-        runs.insert(chat_id.to_owned(), token.clone());
-        Some(token)
+        let claimed = self.store.claim_agent_run(chat_id).await;
+        let mut runs = self.lock_runs();
+        match claimed {
+            Ok(Some(lease)) => {
+                // Gone only if the chat was deleted meanwhile: the lease drops, the run is
+                // already cancelled.
+                if let Some(run) = runs.get_mut(chat_id) {
+                    run.lease = Some(lease);
+                }
+                Ok(Some(cancel))
+            }
+            Ok(None) => {
+                runs.remove(chat_id);
+                Ok(None)
+            }
+            Err(error) => {
+                runs.remove(chat_id);
+                Err(error)
+            }
+        }
     }
 
-    pub fn finish_agent_run(&self, chat_id: &str) {
-        self.lock_runs().remove(chat_id);
+    /// Frees the chat's agent slot, here and in the store.
+    pub async fn finish_agent_run(&self, chat_id: &str) {
+        let run = self.lock_runs().remove(chat_id);
+        if let Some(lease) = run.and_then(|run| run.lease) {
+            lease.release().await;
+        }
     }
 
-    /// Cancels the chat's agent run; false when none is going.
-    pub fn cancel_agent_run(&self, chat_id: &str) -> bool {
+    /// Cancels the chat's agent run, on this instance or the one running it; false when
+    /// none is going.
+    pub async fn cancel_agent_run(&self, chat_id: &str) -> StoreResult<bool> {
+        if self.cancel_local_run(chat_id) {
+            return Ok(true);
+        }
+        if !self.store.agent_run_elsewhere(chat_id).await? {
+            return Ok(false);
+        }
+        self.send(ChatSignal {
+            chat_id: chat_id.to_owned(),
+            kind: SignalKind::CancelRun,
+            frame: String::new(),
+        });
+        Ok(true)
+    }
+
+    fn cancel_local_run(&self, chat_id: &str) -> bool {
         match self.lock_runs().get(chat_id) {
-            Some(token) => {
-                token.cancel();
+            Some(run) => {
+                run.cancel.cancel();
                 true
             }
             None => false,
@@ -159,7 +289,7 @@ impl Hub {
         self.chats.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn lock_runs(&self) -> std::sync::MutexGuard<'_, HashMap<String, CancellationToken>> {
+    fn lock_runs(&self) -> std::sync::MutexGuard<'_, HashMap<String, LocalRun>> {
         self.agent_runs.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

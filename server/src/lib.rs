@@ -1,4 +1,4 @@
-//! Kafka's server: the brief's REST and WebSocket API over SQLite, a local Based toolchain,
+//! Kafka's server: the brief's REST and WebSocket API over SQLite or PostgreSQL, a local Based toolchain,
 //! and the coding agent. `serve` is the one entry point, for `main`, the TUI's embedded server
 //! and the tests alike.
 
@@ -46,10 +46,10 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<SharedState> {
         ..LlmSettings::default()
     });
     Ok(Arc::new(AppState {
+        hub: Hub::start(store.clone()).await?,
         store,
         uploads: Uploads::new(&settings.data_dir),
         settings,
-        hub: Arc::new(Hub::default()),
         llm,
         payload_cache: Default::default(),
         throttle: LoginThrottle::default(),

@@ -1,11 +1,16 @@
 //! Test support: the real server on an ephemeral port over a temporary data directory,
 //! real clients (reqwest, tokio-tungstenite), and a fake OpenAI-compatible model served
 //! over HTTP. Nothing else is faked.
+//!
+//! The database is SQLite in the data directory, or, when `KAFKA_TEST_DATABASE_URL` names a
+//! PostgreSQL server (`postgres://user@host:port/db`), a fresh database created on it for
+//! each test server, so tests stay isolated and can run in parallel on either backend.
 
 pub mod fake_model;
 pub mod golden;
 pub mod load;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -14,6 +19,7 @@ use kafka_protocol::ws::{InitialPayload, ServerFrame};
 use kafka_server::config::Settings;
 use kafka_server::state::SharedState;
 use serde_json::Value;
+use sqlx::{Connection, Executor};
 use tempfile::TempDir;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -23,12 +29,77 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// How long a test waits for a frame it expects.
 pub const FRAME_WAIT: Duration = Duration::from_secs(10);
 
+/// Names the PostgreSQL server to run the suite on; unset means SQLite.
+pub const DATABASE_ENV: &str = "KAFKA_TEST_DATABASE_URL";
+
+/// A database of its own on the PostgreSQL server of [`DATABASE_ENV`], dropped (best effort)
+/// with the last handle.
+pub struct TestDatabase {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    /// A fresh database, or `None` when no PostgreSQL server is configured.
+    pub async fn create() -> Option<Arc<Self>> {
+        let admin_url = std::env::var(DATABASE_ENV).ok().filter(|url| !url.is_empty())?;
+        let name = format!("kafka_test_{}", kafka_server::store::new_id().replace('-', "_"));
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("{DATABASE_ENV}: cannot connect: {e}"));
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create the test database");
+        let _ = admin.close().await;
+        let url = replace_database(&admin_url, &name);
+        Some(Arc::new(Self { url, admin_url, name }))
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime: do the async work on a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut admin = sqlx::PgConnection::connect(&admin_url).await.ok()?;
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                let _ = tokio::time::timeout(Duration::from_secs(10), admin.execute(sql.as_str())).await;
+                admin.close().await.ok()
+            })
+        });
+        let _ = dropped.join();
+    }
+}
+
+/// `url` with its database (the path) replaced by `name`, keeping any query string.
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_end..].find('/') {
+        Some(slash) => &base[..authority_end + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
 /// A running server. Dropping it stops the server and removes its data directory.
 pub struct TestServer {
     pub base: String,
     pub state: SharedState,
     pub data_dir: TempDir,
     pub http: reqwest::Client,
+    /// The PostgreSQL database, when the suite runs on one.
+    pub database: Option<Arc<TestDatabase>>,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -39,8 +110,18 @@ impl TestServer {
 
     /// Starts with settings adjusted by `adjust` (limits, timeouts).
     pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        let database = TestDatabase::create().await;
+        Self::start_on(database, adjust).await
+    }
+
+    /// Starts on `database` (which other servers may share, as instances behind one load
+    /// balancer do), or on SQLite in its own data directory when `None`.
+    pub async fn start_on(database: Option<Arc<TestDatabase>>, adjust: impl FnOnce(&mut Settings)) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut settings = Settings::for_data_dir(data_dir.path());
+        if let Some(database) = &database {
+            settings.database_url = database.url.clone();
+        }
         adjust(&mut settings);
         let state = kafka_server::open_state(settings).await.expect("open state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -54,6 +135,7 @@ impl TestServer {
             state,
             data_dir,
             http: reqwest::Client::new(),
+            database,
             shutdown: Some(shutdown),
         }
     }
@@ -223,5 +305,23 @@ impl WsClient {
 
     pub async fn close(mut self) {
         let _ = self.stream.close(None).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_database;
+
+    #[test]
+    fn the_database_of_a_url_is_replaced() {
+        assert_eq!(
+            replace_database("postgres://u:p@h:5432/postgres", "t1"),
+            "postgres://u:p@h:5432/t1"
+        );
+        assert_eq!(replace_database("postgres://h", "t1"), "postgres://h/t1");
+        assert_eq!(
+            replace_database("postgres://h/db?sslmode=disable", "t1"),
+            "postgres://h/t1?sslmode=disable"
+        );
     }
 }

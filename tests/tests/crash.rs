@@ -14,16 +14,22 @@ struct ServerProcess {
     base: String,
 }
 
-async fn spawn_server(data_dir: &std::path::Path) -> ServerProcess {
+/// Spawns the server on `data_dir`, with its database there (SQLite) or at `database_url`.
+async fn spawn_server(data_dir: &std::path::Path, database_url: Option<&str>) -> ServerProcess {
     // Take a free port, release it, and hand it to the child.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_kafka-test-server"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kafka-test-server"));
+    command
         .args(["--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(data_dir)
+        .arg(data_dir);
+    if let Some(url) = database_url {
+        command.args(["--database-url", url]);
+    }
+    let child = command
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -44,7 +50,9 @@ async fn spawn_server(data_dir: &std::path::Path) -> ServerProcess {
 #[tokio::test]
 async fn sigkill_mid_session_loses_nothing_acknowledged() {
     let data_dir = tempfile::tempdir().unwrap();
-    let mut server = spawn_server(data_dir.path()).await;
+    let database = kafka_tests::TestDatabase::create().await;
+    let database_url = database.as_ref().map(|d| d.url.as_str());
+    let mut server = spawn_server(data_dir.path(), database_url).await;
     let http = reqwest::Client::new();
     let login: serde_json::Value = http
         .post(format!("{}/auth/login", server.base))
@@ -88,7 +96,7 @@ async fn sigkill_mid_session_loses_nothing_acknowledged() {
     server.child.start_kill().unwrap();
     server.child.wait().await.unwrap();
 
-    let server = spawn_server(data_dir.path()).await;
+    let server = spawn_server(data_dir.path(), database_url).await;
     let ws_url = format!("{}/ws/{chat_id}", server.base.replacen("http", "ws", 1));
     let mut ws = WsClient::connect(&ws_url).await;
     let payload = ws.recv_initial().await;

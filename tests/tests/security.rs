@@ -640,9 +640,16 @@ async fn the_model_key_is_write_only_and_sealed_at_rest() {
     );
 }
 
-/// Reads one text value straight from the server's SQLite file, as an attacker with the file
-/// would.
+/// Reads one text value straight from the server's database (its SQLite file, or its
+/// PostgreSQL database when the suite runs on one), as an attacker with the data would.
 async fn sqlx_scalar(server: &TestServer, query: &str) -> String {
+    if let Some(database) = &server.database {
+        use sqlx::Connection;
+        let mut connection = sqlx::PgConnection::connect(&database.url).await.unwrap();
+        let value: String = sqlx::query_scalar(query).fetch_one(&mut connection).await.unwrap();
+        let _ = connection.close().await;
+        return value;
+    }
     let path = server.data_dir.path().join("kafka.db");
     let output = std::process::Command::new("python3")
         .args([

@@ -6,12 +6,15 @@
 
 mod extract;
 mod names;
+mod storage;
 
 use std::io;
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 pub use extract::{Extracted, classify};
 pub use names::sanitize_filename;
+pub use storage::{ByteStore, LocalDir};
 
 use crate::store::{NewChatFile, NewFile};
 
@@ -46,17 +49,22 @@ impl SavedUpload {
 /// Where uploads go, relative to the data directory.
 pub const UPLOAD_DIR: &str = "uploads/files";
 
-/// The local upload store. A shared object store would implement the same four calls.
+/// The upload store: names, limits and text extraction here, the bytes in a [`ByteStore`]
+/// (a local directory by default; see `storage` for a shared one).
 #[derive(Debug, Clone)]
 pub struct Uploads {
-    data_dir: PathBuf,
+    bytes: Arc<dyn ByteStore>,
 }
 
 impl Uploads {
+    /// Uploads kept under `data_dir`.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        Self {
-            data_dir: data_dir.into(),
-        }
+        Self::with_store(Arc::new(LocalDir::new(data_dir)))
+    }
+
+    /// Uploads kept in `bytes`, e.g. a bucket every instance shares.
+    pub fn with_store(bytes: Arc<dyn ByteStore>) -> Self {
+        Self { bytes }
     }
 
     /// The stored path for a file: `uploads/files/<id>_<name>`. `name` must be sanitized.
@@ -116,20 +124,13 @@ impl Uploads {
     /// Writes the bytes and returns the stored path.
     pub async fn save(&self, id: &str, name: &str, bytes: &[u8]) -> io::Result<String> {
         let stored = Self::stored_path(id, name);
-        let absolute = self.absolute(&stored)?;
-        if let Some(dir) = absolute.parent() {
-            tokio::fs::create_dir_all(dir).await?;
-        }
-        tokio::fs::write(&absolute, bytes).await?;
+        self.bytes.put(&stored, bytes).await?;
         Ok(stored)
     }
 
     /// Removes stored bytes; a file already gone is not an error.
     pub async fn remove(&self, stored: &str) -> io::Result<()> {
-        match tokio::fs::remove_file(self.absolute(stored)?).await {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+        self.bytes.delete(stored).await
     }
 
     /// Removes each path, logging (not failing on) what could not be removed: the rows are
@@ -150,19 +151,7 @@ impl Uploads {
     /// Moves stored bytes to the name `new_name`; returns the new stored path.
     pub async fn rename(&self, stored: &str, id: &str, new_name: &str) -> io::Result<String> {
         let renamed = Self::stored_path(id, new_name);
-        tokio::fs::rename(self.absolute(stored)?, self.absolute(&renamed)?).await?;
+        self.bytes.rename(stored, &renamed).await?;
         Ok(renamed)
-    }
-
-    /// The absolute path of a stored path, refusing anything that could leave the data dir.
-    pub fn absolute(&self, stored: &str) -> io::Result<PathBuf> {
-        let relative = Path::new(stored);
-        if !relative.components().all(|c| matches!(c, Component::Normal(_))) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "stored path leaves the data directory",
-            ));
-        }
-        Ok(self.data_dir.join(relative))
     }
 }

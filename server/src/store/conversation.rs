@@ -3,7 +3,7 @@
 use serde_json::Value;
 use sqlx::Row;
 
-use super::{Store, StoreResult, Tx, new_id, now_iso};
+use super::{Store, StoreResult, Tx, found, new_id, now_iso};
 
 /// A saved conversation entry. `content` is a JSON string for text, an object for files.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,12 +33,27 @@ impl MessageRecord {
     }
 }
 
+/// Touches the chat's `last_updated` inside `tx`, which also locks its row until the commit:
+/// every write that numbers something in a chat (conversation entries, versions of its files)
+/// starts here, so on PostgreSQL concurrent writers to one chat take turns instead of reading
+/// the same `MAX(seq)`. (SQLite's `BEGIN IMMEDIATE` already serializes all writers.) Locking
+/// the chat before any file row keeps one lock order everywhere: no deadlocks.
+pub(super) async fn lock_chat(tx: &mut Tx, chat_id: &str) -> StoreResult<()> {
+    let touched = sqlx::query("UPDATE chats SET last_updated = $1 WHERE id = $2")
+        .bind(now_iso())
+        .bind(chat_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    found((touched > 0).then_some(()), "Chat")
+}
+
 /// Appends `message` to the chat inside `tx`, numbering it after the chat's last entry, and
 /// touches the chat's `last_updated`. Returns the entry with its `seq`.
 pub(super) async fn append(tx: &mut Tx, chat_id: &str, message: &MessageRecord) -> StoreResult<MessageRecord> {
-    let now = now_iso();
-    // The number is taken inside the insert so that concurrent writers cannot share one. The
-    // newest entry is found by one index seek (`MAX(seq)` would step through the whole chat).
+    lock_chat(tx, chat_id).await?;
+    // Numbered inside the insert, under the chat's row lock: no two writers share a number.
+    // The newest entry is found by one index seek (`MAX(seq)` would step through the chat).
     let seq: i64 = sqlx::query_scalar(
         "INSERT INTO chat_conversations (id, chat_id, seq, role, type, content, created_at)
          VALUES ($1, $2, COALESCE((SELECT seq FROM chat_conversations WHERE chat_id = $2 ORDER BY seq DESC LIMIT 1), 0) + 1,
@@ -50,14 +65,9 @@ pub(super) async fn append(tx: &mut Tx, chat_id: &str, message: &MessageRecord) 
     .bind(&message.role)
     .bind(&message.kind)
     .bind(message.content.to_string())
-    .bind(&now)
+    .bind(now_iso())
     .fetch_one(&mut **tx)
     .await?;
-    sqlx::query("UPDATE chats SET last_updated = $1 WHERE id = $2")
-        .bind(&now)
-        .bind(chat_id)
-        .execute(&mut **tx)
-        .await?;
     Ok(MessageRecord { seq, ..message.clone() })
 }
 
@@ -68,7 +78,16 @@ impl Store {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
-        self.group.append(chat_id, messages.to_vec()).await
+        if let Some(group) = &self.group {
+            return group.append(chat_id, messages.to_vec()).await;
+        }
+        let mut tx = self.begin().await?;
+        let mut saved = Vec::with_capacity(messages.len());
+        for message in messages {
+            saved.push(append(&mut tx, chat_id, message).await?);
+        }
+        tx.commit().await?;
+        Ok(saved)
     }
 
     /// The chat's whole conversation, in order.

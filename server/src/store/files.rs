@@ -4,7 +4,7 @@
 //! workspace file with the same ID, so deleting it by that ID removes both.
 
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use super::conversation::{self, MessageRecord};
 use super::versions::{self, VersionRecord};
@@ -106,7 +106,7 @@ pub(super) async fn insert_chat_file(tx: &mut Tx, chat_id: &str, file: &NewChatF
     Ok(())
 }
 
-fn chat_file_from_row(row: SqliteRow) -> ChatFileRecord {
+fn chat_file_from_row(row: AnyRow) -> ChatFileRecord {
     ChatFileRecord {
         id: row.get("id"),
         filename: row.get("filename"),
@@ -143,6 +143,7 @@ impl Store {
         uploads: &[(NewChatFile, Option<MessageRecord>)],
     ) -> StoreResult<Vec<ChatUpload>> {
         let mut tx = self.begin().await?;
+        conversation::lock_chat(&mut tx, &chat.id).await?;
         let mut results = Vec::with_capacity(uploads.len());
         for (file, message) in uploads {
             insert_workspace_file(&mut tx, &chat.workspace_id, &file.file).await?;
@@ -204,6 +205,7 @@ impl Store {
         make_message: impl FnOnce(&ChatFileRecord) -> MessageRecord,
     ) -> StoreResult<(ChatFileRecord, MessageRecord)> {
         let mut tx = self.begin().await?;
+        conversation::lock_chat(&mut tx, chat_id).await?;
         let row = sqlx::query(
             "SELECT id, filename, path, kind, extracted_text FROM chat_files WHERE id = $1 AND chat_id = $2",
         )

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{Any, AnyPool, QueryBuilder};
 use tokio::sync::{mpsc, oneshot};
 
 use super::conversation::{self, MessageRecord};
@@ -41,7 +41,7 @@ pub(super) struct GroupCommit {
 impl GroupCommit {
     /// Starts the writer task on the current runtime. `writer` is the write connection (its
     /// automatic checkpoints off), `readers` the pool that runs the checkpoints instead.
-    pub(super) fn start(writer: SqlitePool, readers: SqlitePool) -> Self {
+    pub(super) fn start(writer: AnyPool, readers: AnyPool) -> Self {
         let (queue, requests) = mpsc::channel(QUEUE);
         tokio::spawn(write_batches(writer, readers, requests));
         Self { queue }
@@ -68,7 +68,7 @@ fn writer_gone() -> StoreError {
 /// every so often has the WAL checkpointed on a reader connection. (SQLite's automatic
 /// checkpoint runs inside the commit that crosses the threshold, with its fsyncs: a stall
 /// for every session waiting on that commit.) Ends when the store is dropped.
-async fn write_batches(pool: SqlitePool, readers: SqlitePool, mut requests: mpsc::Receiver<Request>) {
+async fn write_batches(pool: AnyPool, readers: AnyPool, mut requests: mpsc::Receiver<Request>) {
     let mut checkpoints = tokio::time::interval(CHECKPOINT_EVERY);
     checkpoints.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -105,7 +105,7 @@ async fn write_batches(pool: SqlitePool, readers: SqlitePool, mut requests: mpsc
 
 /// Commits a batch in one transaction. If that fails (a chat deleted meanwhile, say), each
 /// request is retried alone so that only the failing ones get an error.
-async fn commit(pool: &SqlitePool, batch: Vec<Request>) {
+async fn commit(pool: &AnyPool, batch: Vec<Request>) {
     let jobs: Vec<(&str, &[MessageRecord])> = batch
         .iter()
         .map(|r| (r.chat_id.as_str(), r.messages.as_slice()))
@@ -128,7 +128,7 @@ async fn commit(pool: &SqlitePool, batch: Vec<Request>) {
     }
 }
 
-async fn commit_alone(pool: &SqlitePool, chat_id: &str, messages: &[MessageRecord]) -> StoreResult<Vec<MessageRecord>> {
+async fn commit_alone(pool: &AnyPool, chat_id: &str, messages: &[MessageRecord]) -> StoreResult<Vec<MessageRecord>> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let mut saved = Vec::with_capacity(messages.len());
     for message in messages {
@@ -140,7 +140,7 @@ async fn commit_alone(pool: &SqlitePool, chat_id: &str, messages: &[MessageRecor
 
 /// Four statements whatever the batch size: read each chat's last `seq`, insert every row,
 /// touch every chat, commit. The write lock (IMMEDIATE) keeps the numbers ours until commit.
-async fn commit_together(pool: &SqlitePool, jobs: &[(&str, &[MessageRecord])]) -> StoreResult<Vec<Vec<MessageRecord>>> {
+async fn commit_together(pool: &AnyPool, jobs: &[(&str, &[MessageRecord])]) -> StoreResult<Vec<Vec<MessageRecord>>> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let mut chats: Vec<&str> = jobs.iter().map(|(chat, _)| *chat).collect();
     chats.sort_unstable();
@@ -148,7 +148,7 @@ async fn commit_together(pool: &SqlitePool, jobs: &[(&str, &[MessageRecord])]) -
 
     // One index seek per chat: `MAX(seq) ... GROUP BY` would step through every entry of
     // every chat in the batch, and conversations grow without bound.
-    let mut last_seq = QueryBuilder::<Sqlite>::new(
+    let mut last_seq = QueryBuilder::<Any>::new(
         "SELECT c.id, COALESCE((SELECT m.seq FROM chat_conversations m WHERE m.chat_id = c.id \
          ORDER BY m.seq DESC LIMIT 1), 0) FROM chats c WHERE c.id IN (",
     );
@@ -179,9 +179,8 @@ async fn commit_together(pool: &SqlitePool, jobs: &[(&str, &[MessageRecord])]) -
         })
         .collect();
 
-    let mut insert = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO chat_conversations (id, chat_id, seq, role, type, content, created_at) ",
-    );
+    let mut insert =
+        QueryBuilder::<Any>::new("INSERT INTO chat_conversations (id, chat_id, seq, role, type, content, created_at) ");
     let rows = jobs
         .iter()
         .zip(&saved)
@@ -190,15 +189,15 @@ async fn commit_together(pool: &SqlitePool, jobs: &[(&str, &[MessageRecord])]) -
         row.push_bind(new_id())
             .push_bind(chat)
             .push_bind(m.seq)
-            .push_bind(&m.role)
-            .push_bind(&m.kind)
+            .push_bind(m.role.clone())
+            .push_bind(m.kind.clone())
             .push_bind(m.content.to_string())
-            .push_bind(&now);
+            .push_bind(now.clone());
     });
     insert.build().execute(&mut *tx).await?;
 
-    let mut touch = QueryBuilder::<Sqlite>::new("UPDATE chats SET last_updated = ");
-    touch.push_bind(&now).push(" WHERE id IN (");
+    let mut touch = QueryBuilder::<Any>::new("UPDATE chats SET last_updated = ");
+    touch.push_bind(now.clone()).push(" WHERE id IN (");
     let mut list = touch.separated(", ");
     for chat in &chats {
         list.push_bind(*chat);

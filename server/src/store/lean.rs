@@ -116,7 +116,7 @@ impl Store {
     }
 }
 
-fn stored_message(row: sqlx::sqlite::SqliteRow) -> StoredMessage {
+fn stored_message(row: sqlx::any::AnyRow) -> StoredMessage {
     StoredMessage {
         seq: row.get("seq"),
         role: row.get("role"),

@@ -1,16 +1,21 @@
 //! All SQL lives here; nothing else touches the database.
 //!
 //! Queries are checked at run time (building needs no database) and written in portable SQL
-//! with `$n` placeholders. Every operation that changes several rows runs in one
-//! transaction, so a crash leaves either all of it or none of it.
+//! with `$n` placeholders, run through sqlx's `Any` driver on SQLite or PostgreSQL, chosen by
+//! the URL's scheme. Every operation that changes several rows runs in one transaction, so a
+//! crash leaves either all of it or none of it. Nothing outside this module knows which
+//! database is in use: live chat events (`events`) and the one-agent-run-per-chat lock
+//! (`runs`) live here too, in-process on SQLite and shared through PostgreSQL otherwise.
 
 mod chats;
 mod conversation;
+mod events;
 mod files;
 mod group_commit;
 mod lean;
 mod models;
 mod owners;
+mod runs;
 mod tokens;
 mod users;
 mod versions;
@@ -21,17 +26,20 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::any::AnyPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+use sqlx::{Any, AnyPool, ConnectOptions, Connection, Executor, Transaction};
 
 use crate::secrets::Sealer;
 
 pub use chats::ChatRecord;
 pub use conversation::MessageRecord;
+pub use events::{ChatSignal, EventBus, SignalKind};
 pub use files::{ChatFileRecord, FileKind, NewChatFile, NewFile, StoredFile};
 pub use lean::{StoredMessage, VersionMeta};
 pub use models::ModelRecord;
 pub use owners::Resource;
+pub use runs::RunLease;
 pub use tokens::Credentials;
 pub use users::UserOverview;
 pub use versions::VersionRecord;
@@ -47,23 +55,60 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
     Secret(crate::secrets::SecretError),
+    #[error("unsupported database URL (use sqlite://… or postgres://…): {0}")]
+    UnsupportedUrl(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-type Tx = Transaction<'static, Sqlite>;
+type Tx = Transaction<'static, Any>;
+
+/// Which database is behind the pool. Only `store/` looks at it, for the few places where the
+/// dialects differ (transaction start, row locks, live events, run locks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn of_url(url: &str) -> StoreResult<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            // Only the scheme: the rest may hold a password.
+            let scheme = url.split(':').next().unwrap_or_default();
+            Err(StoreError::UnsupportedUrl(format!("{scheme}:")))
+        }
+    }
+
+    /// The row-lock clause for `SELECT`s that guard a read-then-write. SQLite has none and
+    /// needs none: `BEGIN IMMEDIATE` already makes writers take turns.
+    fn for_update(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
+    }
+}
 
 /// The database. Cheap to clone: it wraps a connection pool.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
-    /// One connection for write transactions: writers queue here, in order, instead of
-    /// racing for SQLite's lock and sleeping in its busy handler (milliseconds each time).
-    writer: SqlitePool,
-    /// Conversation appends from all sessions, committed in batches.
-    group: group_commit::GroupCommit,
+    pool: AnyPool,
+    /// Write transactions. On SQLite one connection: writers queue here, in order, instead of
+    /// racing for the file's lock and sleeping in its busy handler (milliseconds each time).
+    /// On PostgreSQL the pool itself.
+    writer: AnyPool,
+    /// Conversation appends from all sessions, committed in batches (SQLite).
+    group: Option<group_commit::GroupCommit>,
     /// User IDs by email, for logins.
     known_users: Arc<KnownUsers>,
+    backend: Backend,
+    /// For the connections that live outside the pool (event listener, agent-run locks).
+    url: String,
     /// Seals model keys at rest (a no-op without a secret key).
     sealer: Sealer,
 }
@@ -92,36 +137,42 @@ impl KnownUsers {
     }
 }
 
+impl std::fmt::Debug for Store {
+    // The URL may carry a password: keep it out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Store {
-    /// Opens (creating if missing) the database at `url` and applies the migrations.
+    /// Opens the database at `url` (`sqlite://…`, created if missing, or `postgres://…`) and
+    /// applies its migrations.
     pub async fn connect(url: &str) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // WAL + NORMAL is durable against process crashes (what we promise); only a power
-            // loss can drop the last commits.
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
-            // 16 MiB of page cache per connection (the default is 2 MiB): long conversations
-            // and version histories are read on every connect.
-            .pragma("cache_size", "-16384");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options.clone())
-            .await?;
-        sqlx::migrate!("../migrations").run(&pool).await?;
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            // Checkpoints run beside the writer (see `group_commit`), not inside its commits.
-            .connect_with(options.pragma("wal_autocheckpoint", "0"))
-            .await?;
-        let group = group_commit::GroupCommit::start(writer.clone(), pool.clone());
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(url)?;
+        let (pool, writer, group) = match backend {
+            Backend::Sqlite => {
+                let pool = open_sqlite(url, 8, false).await?;
+                sqlx::migrate!("../migrations").run(&pool).await?;
+                let writer = open_sqlite(url, 1, true).await?;
+                let group = group_commit::GroupCommit::start(writer.clone(), pool.clone());
+                (pool, writer, Some(group))
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new().max_connections(16).connect(url).await?;
+                sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+                (pool.clone(), pool, None)
+            }
+        };
         Ok(Self {
             pool,
             writer,
             group,
             known_users: Arc::default(),
+            backend,
+            url: url.to_owned(),
             sealer: Sealer::default(),
         })
     }
@@ -133,17 +184,69 @@ impl Store {
     }
 
     async fn begin(&self) -> StoreResult<Tx> {
-        // IMMEDIATE takes the write lock at BEGIN: a deferred transaction that reads, then writes,
-        // fails with "database is locked" when another writer got there first (busy_timeout
-        // cannot help an upgrade), whereas IMMEDIATE waits its turn.
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(match self.backend {
+            // IMMEDIATE takes the write lock at BEGIN: a deferred transaction that reads, then
+            // writes, fails with "database is locked" when another writer got there first
+            // (busy_timeout cannot help an upgrade), whereas IMMEDIATE waits its turn.
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            // PostgreSQL writers lock the rows they number after (`lock_chat`, `FOR UPDATE`).
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
-    /// Runs `PRAGMA foreign_key_check`; the number of violations (0 in a healthy database).
+    /// Foreign-key violations in the database (0 in a healthy one). SQLite checks on demand
+    /// (`PRAGMA foreign_key_check`); PostgreSQL enforces every validated constraint on each
+    /// write, so a violation can only hide behind a constraint that is not validated.
     pub async fn foreign_key_violations(&self) -> StoreResult<usize> {
-        let rows = sqlx::query("PRAGMA foreign_key_check").fetch_all(&self.pool).await?;
-        Ok(rows.len())
+        match self.backend {
+            Backend::Sqlite => Ok(sqlx::query("PRAGMA foreign_key_check")
+                .fetch_all(&self.pool)
+                .await?
+                .len()),
+            Backend::Postgres => {
+                let unchecked: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM pg_constraint WHERE contype = 'f' AND NOT convalidated")
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok(unchecked as usize)
+            }
+        }
     }
+}
+
+/// SQLite through the `Any` pool: the file is created and switched to WAL once (both stick
+/// to the file); the per-connection settings are applied as each connection opens.
+/// `writer`: the one write connection, whose automatic WAL checkpoints are off (they run
+/// beside it, see `group_commit`).
+async fn open_sqlite(url: &str, max_connections: u32, writer: bool) -> StoreResult<AnyPool> {
+    let mut first = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .connect()
+        .await?;
+    first.ping().await?;
+    first.close().await?;
+    let pool = AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                // WAL + NORMAL is durable against process crashes (what we promise); only a
+                // power loss can drop the last commits.
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                // 16 MiB of page cache (the default is 2 MiB): long conversations and version
+                // histories are read on every connect.
+                conn.execute("PRAGMA cache_size = -16384").await?;
+                if writer {
+                    conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await?;
+    Ok(pool)
 }
 
 /// A new random ID, as the brief's UUIDv4 strings.

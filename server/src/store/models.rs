@@ -3,7 +3,7 @@
 
 use kafka_protocol::rest::ModelInfo;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, StoreResult, found, new_id, now_iso};
 
@@ -42,7 +42,7 @@ impl ModelRecord {
     }
 }
 
-fn info_from_row(row: &SqliteRow) -> ModelInfo {
+fn info_from_row(row: &AnyRow) -> ModelInfo {
     ModelInfo {
         id: row.get("id"),
         name: row.get("name"),

@@ -1,7 +1,7 @@
 //! Versions of `.based` chat files, ordered by `seq` within their file.
 
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use super::conversation::{self, MessageRecord};
 use super::files::{FileKind, NewChatFile, NewFile, insert_chat_file};
@@ -16,7 +16,7 @@ pub struct VersionRecord {
     pub content: String,
 }
 
-fn version_from_row(row: SqliteRow) -> VersionRecord {
+fn version_from_row(row: AnyRow) -> VersionRecord {
     VersionRecord {
         id: row.get("id"),
         file_id: row.get("chat_file_id"),
@@ -30,8 +30,9 @@ fn version_from_row(row: SqliteRow) -> VersionRecord {
 pub(super) async fn insert(tx: &mut Tx, file_id: &str, content: &str) -> StoreResult<VersionRecord> {
     let id = new_id();
     let timestamp = now_iso();
-    // The number is taken inside the insert so that concurrent writers cannot share one. The
-    // newest version is found by one index seek (`MAX(seq)` would step through them all).
+    // Numbered inside the insert; callers hold the chat's row lock (`lock_chat`), so
+    // concurrent writers cannot share a number. The newest version is found by one index
+    // seek (`MAX(seq)` would step through them all).
     let seq: i64 = sqlx::query_scalar(
         "INSERT INTO chat_file_versions (id, chat_file_id, seq, timestamp, content)
          VALUES ($1, $2, COALESCE((SELECT seq FROM chat_file_versions WHERE chat_file_id = $2 ORDER BY seq DESC LIMIT 1), 0) + 1,
@@ -101,11 +102,16 @@ impl Store {
         make_message: impl FnOnce(&VersionRecord) -> MessageRecord,
     ) -> StoreResult<(VersionRecord, MessageRecord)> {
         let mut tx = self.begin().await?;
-        let owned: Option<String> = sqlx::query_scalar("SELECT id FROM chat_files WHERE id = $1 AND chat_id = $2")
-            .bind(file_id)
-            .bind(chat_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        conversation::lock_chat(&mut tx, chat_id).await?;
+        // The file's row is locked too: a concurrent delete waits, or is seen as gone here.
+        let owned: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT id FROM chat_files WHERE id = $1 AND chat_id = $2{}",
+            self.backend.for_update()
+        ))
+        .bind(file_id)
+        .bind(chat_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         found(owned, "File")?;
         let version = insert(&mut tx, file_id, content).await?;
         let message = conversation::append(&mut tx, chat_id, &make_message(&version)).await?;
@@ -123,6 +129,7 @@ impl Store {
         message: &MessageRecord,
     ) -> StoreResult<(VersionRecord, MessageRecord)> {
         let mut tx = self.begin().await?;
+        conversation::lock_chat(&mut tx, chat_id).await?;
         let file = NewChatFile {
             file: NewFile {
                 id: new_id(),

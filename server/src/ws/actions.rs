@@ -335,8 +335,10 @@ async fn get_messages(session: &Session, request: GetMessages) {
 }
 
 async fn cancel(session: &Session) {
-    if !session.state.hub.cancel_agent_run(&session.chat_id) {
-        session.send_error("No agent task is running in this chat.").await;
+    match session.state.hub.cancel_agent_run(&session.chat_id).await {
+        Ok(true) => {}
+        Ok(false) => session.send_error("No agent task is running in this chat.").await,
+        Err(error) => store_error(session, error).await,
     }
 }
 

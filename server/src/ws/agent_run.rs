@@ -4,6 +4,8 @@
 //!
 //! One run per chat at a time: a second `new_message` meanwhile is refused with an error.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use kafka_protocol::ws::{AgentResponse, BasedFileContent, ChatEvent, ErrorFrame, Message, NewMessage, ServerAction};
 use serde_json::json;
 
@@ -22,6 +24,8 @@ struct Run {
     state: SharedState,
     chat_id: String,
     reply_to: tokio::sync::mpsc::Sender<Outgoing>,
+    /// Whether the chat's agent slot was given back (it must be, exactly once).
+    released: AtomicBool,
 }
 
 pub async fn new_message(session: &Session, request: NewMessage) {
@@ -45,23 +49,22 @@ pub async fn new_message(session: &Session, request: NewMessage) {
         }
         Err(error) => return store_error(session, error).await,
     };
-    let Some(cancel) = state.hub.start_agent_run(&chat.id) else {
-        return session
-            .send_error(
-                "The agent is already working on this chat. Wait for its answer, or send {\"action\":\"cancel\"}.",
-            )
-            .await;
+    let cancel = match state.hub.start_agent_run(&chat.id).await {
+        Ok(Some(cancel)) => cancel,
+        Ok(None) => return refuse_busy(session).await,
+        Err(error) => return store_error(session, error).await,
     };
     let run = Run {
         state: state.clone(),
         chat_id: chat.id.clone(),
         reply_to: session.queue.clone(),
+        released: AtomicBool::new(false),
     };
     // The prompt is kept whatever happens next.
     let input = match run.save_prompt_and_gather(&request).await {
         Ok(input) => input,
         Err(error) => {
-            state.hub.finish_agent_run(&chat.id);
+            run.release().await;
             return store_error(session, error).await;
         }
     };
@@ -84,8 +87,14 @@ pub async fn new_message(session: &Session, request: NewMessage) {
         };
         let outcome = agent::run(&run.state.llm, &endpoint, input, &progress, cancel).await;
         run.finish(outcome).await;
-        run.state.hub.finish_agent_run(&run.chat_id);
+        run.release().await;
     });
+}
+
+async fn refuse_busy(session: &Session) {
+    session
+        .send_error("The agent is already working on this chat. Wait for its answer, or send {\"action\":\"cancel\"}.")
+        .await;
 }
 
 fn stage(progress: &Progress) -> &'static str {
@@ -144,7 +153,17 @@ impl Run {
         })
     }
 
+    /// Gives the chat's agent slot back, once. The final reply calls it first: a client may
+    /// send its next prompt the moment it sees the answer, and must not be refused then.
+    async fn release(&self) {
+        if !self.released.swap(true, Ordering::SeqCst) {
+            self.state.hub.finish_agent_run(&self.chat_id).await;
+        }
+    }
+
+    /// Sends the run's reply (its last word), freeing the slot first.
     async fn send(&self, text: String) {
+        self.release().await;
         let _ = self.reply_to.send(Outgoing::Text(text.into())).await;
     }
 

@@ -1,0 +1,178 @@
+//! Two server instances on one PostgreSQL database, as behind a load balancer: a client on
+//! each sees what the other's client does, live and in one order; concurrent reverts from
+//! both never share a version number; the agent slot of a chat is one across instances.
+//!
+//! Needs `KAFKA_TEST_DATABASE_URL` (`.ci/run` sets it); skipped, saying so, without it.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use kafka_tests::{DATABASE_ENV, FRAME_WAIT, TestDatabase, TestServer, WsClient};
+use serde_json::{Value, json};
+
+const FLOW: &str = "loop:\n    r = talk(\"Ask the name.\", True)\nuntil \"name given\":\n    say(\"Thanks\")\n";
+
+fn upload(filename: &str, bytes: &[u8]) -> Value {
+    json!({"action": "upload_file", "filename": filename, "file_data": STANDARD.encode(bytes)})
+}
+
+/// Two instances sharing a fresh database, or `None` (with the reason printed).
+async fn two_instances(test: &str) -> Option<(TestServer, TestServer)> {
+    let Some(database) = TestDatabase::create().await else {
+        eprintln!("{test}: skipped: {DATABASE_ENV} is not set (it names the PostgreSQL server to run on)");
+        return None;
+    };
+    let a = TestServer::start_on(Some(Arc::clone(&database)), |_| {}).await;
+    let b = TestServer::start_on(Some(database), |_| {}).await;
+    Some((a, b))
+}
+
+async fn v2_client(server: &TestServer, chat_id: &str) -> WsClient {
+    let mut ws = server.connect(chat_id, true).await;
+    ws.recv_initial().await;
+    ws
+}
+
+#[tokio::test]
+async fn clients_on_two_instances_see_each_other_live() {
+    let Some((a, b)) = two_instances("clients_on_two_instances_see_each_other_live").await else {
+        return;
+    };
+    let (_, _, chat_id) = a.user_with_chat("two@example.com").await;
+    let mut on_a = v2_client(&a, &chat_id).await;
+    let mut on_b = v2_client(&b, &chat_id).await;
+
+    on_b.send_text("hello from b").await;
+    assert_eq!(on_b.recv_text().await, "Echo: hello from b");
+    let first = on_a.recv_event("message_added").await;
+    assert_eq!(first["message"]["content"], "hello from b");
+    let second = on_a.recv_event("message_added").await;
+    assert_eq!(second["message"]["content"], "Echo: hello from b");
+    assert_eq!((first["seq"].as_i64(), second["seq"].as_i64()), (Some(1), Some(2)));
+
+    // Far beyond NOTIFY's 8000 bytes: travels by reference.
+    let big = "x".repeat(50_000);
+    on_a.send_json(&upload("big.txt", big.as_bytes())).await;
+    assert_eq!(on_a.recv_json().await["action"], "file_uploaded");
+    let event = on_b.recv_event("text_file_added").await;
+    assert_eq!(event["file"]["name"], "big.txt");
+    assert_eq!(event["file"]["content"].as_str().map(str::len), Some(big.len()));
+
+    let form = reqwest::multipart::Form::new()
+        .text("chat_id", chat_id.clone())
+        .text("new_name", "Renamed on B");
+    let response = b
+        .http
+        .patch(b.url("/chat/rename"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(on_a.recv_event("chat_renamed").await["name"], "Renamed on B");
+
+    // Deleting the chat through A closes the socket held by B.
+    let response = a.http.delete(a.url(&format!("/chat/{chat_id}"))).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    on_b.recv_event("chat_deleted").await;
+    assert!(on_b.closed_within(FRAME_WAIT).await, "B's client stays open");
+}
+
+#[tokio::test]
+async fn concurrent_reverts_on_two_instances_number_versions_once_and_in_one_order() {
+    let Some((a, b)) = two_instances("concurrent_reverts_on_two_instances_number_versions_once_and_in_one_order").await
+    else {
+        return;
+    };
+    let (_, _, chat_id) = a.user_with_chat("reverts@example.com").await;
+    let mut on_a = v2_client(&a, &chat_id).await;
+    let mut on_b = v2_client(&b, &chat_id).await;
+    on_a.send_json(&upload("flow.based", FLOW.as_bytes())).await;
+    assert_eq!(on_a.recv_json().await["action"], "file_uploaded");
+    let version_1 = a.state.store.chat_versions(&chat_id).await.unwrap()[0].id.clone();
+
+    const EACH: usize = 15;
+    let revert = json!({"action": "revert_version", "version_id": version_1, "filename": "flow.based"});
+    // Every frame is sent before any reply is read: both instances write at once, versions
+    // and plain conversation entries (echoes) alike.
+    for i in 0..EACH {
+        on_a.send_json(&revert).await;
+        on_b.send_json(&revert).await;
+        on_a.send_text(&format!("a{i}")).await;
+        on_b.send_text(&format!("b{i}")).await;
+    }
+    let (seen_a, seen_b) = tokio::join!(
+        versions_seen(&mut on_a, EACH, 2 * EACH),
+        versions_seen(&mut on_b, EACH, 2 * EACH)
+    );
+    assert_eq!(seen_a, seen_b, "both clients see the new versions in the same order");
+
+    let versions = b.state.store.chat_versions(&chat_id).await.unwrap();
+    let numbers: Vec<i64> = versions.iter().map(|v| v.seq).collect();
+    let expected: Vec<i64> = (1..=(2 * EACH as i64 + 1)).collect();
+    assert_eq!(numbers, expected, "version numbers are unique and gapless");
+    let ids: HashSet<&String> = versions.iter().map(|v| &v.id).collect();
+    assert!(seen_a.iter().all(|id| ids.contains(id)));
+    let conversation = a.state.store.conversation(&chat_id).await.unwrap();
+    let seqs: Vec<i64> = conversation.iter().map(|m| m.seq).collect();
+    // The upload, each revert's entry and each echo's two.
+    assert_eq!(seqs, (1..=(1 + 6 * EACH as i64)).collect::<Vec<_>>());
+}
+
+/// Reads until `replies` revert replies and as many echoes, and `events` version events have
+/// come; fails on an error frame. Returns the version ids, in the order the events came.
+async fn versions_seen(ws: &mut WsClient, replies: usize, events: usize) -> Vec<String> {
+    let (mut reverted, mut echoed, mut seen) = (0, 0, Vec::new());
+    while reverted < replies || echoed < replies || seen.len() < events {
+        let text = ws.recv_text().await;
+        if text.starts_with("Echo: ") {
+            echoed += 1;
+            continue;
+        }
+        let frame: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+        assert!(frame.get("error").is_none(), "a write failed: {frame}");
+        if frame["action"] == "revert_complete" {
+            reverted += 1;
+        } else if frame["event"] == "version_added" {
+            seen.push(frame["version_id"].as_str().unwrap().to_owned());
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn one_agent_run_per_chat_across_instances() {
+    let Some((a, b)) = two_instances("one_agent_run_per_chat_across_instances").await else {
+        return;
+    };
+    let (_, _, chat_id) = a.user_with_chat("runs@example.com").await;
+
+    let run = a
+        .state
+        .hub
+        .start_agent_run(&chat_id)
+        .await
+        .unwrap()
+        .expect("A claims the run");
+    assert!(
+        b.state.hub.start_agent_run(&chat_id).await.unwrap().is_none(),
+        "B is refused"
+    );
+    assert!(
+        a.state.hub.start_agent_run(&chat_id).await.unwrap().is_none(),
+        "A is refused twice"
+    );
+
+    // A cancel sent to B reaches the run on A.
+    assert!(b.state.hub.cancel_agent_run(&chat_id).await.unwrap());
+    tokio::time::timeout(FRAME_WAIT, run.cancelled())
+        .await
+        .expect("the run on A is cancelled");
+
+    a.state.hub.finish_agent_run(&chat_id).await;
+    let again = b.state.hub.start_agent_run(&chat_id).await.unwrap();
+    assert!(again.is_some(), "B claims the run once A is done");
+    assert!(!a.state.hub.cancel_agent_run("no-such-chat").await.unwrap());
+}
