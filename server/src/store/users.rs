@@ -73,12 +73,13 @@ impl Store {
     /// Everything a user owns, as `/auth/login` returns it: one query, whatever the size
     /// (each round trip to the database costs more than the rows it carries).
     pub async fn user_overview(&self, user_id: &str) -> StoreResult<UserOverview> {
+        // (The casts make PostgreSQL type the union's number columns BIGINT, as Rust reads them.)
         // `part` says which table a row comes from: 0 the user, 1 workspaces, 2 files, 3 chats,
         // 4 models. Each part keeps the order the brief's clients see: creation order, and
         // chats by most recent update (`desc_key`).
         let rows = sqlx::query(
-            "SELECT 0 AS part, u.id, u.email AS name, NULL AS parent, NULL AS asc_key, NULL AS desc_key,
-                    0 AS num_versions, NULL AS base_url
+            "SELECT CAST(0 AS BIGINT) AS part, u.id, u.email AS name, NULL AS parent, NULL AS asc_key,
+                    NULL AS desc_key, CAST(0 AS BIGINT) AS num_versions, NULL AS base_url
                FROM users u WHERE u.id = $1
              UNION ALL
              SELECT 1, w.id, w.name, NULL, w.created_at, NULL, 0, NULL FROM workspaces w WHERE w.owner_id = $1
