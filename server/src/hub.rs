@@ -23,7 +23,11 @@ use crate::store::{ChatSignal, EventBus, RunLease, SignalKind, Store, StoreResul
 /// What a session's writer task sends.
 #[derive(Debug, Clone)]
 pub enum Outgoing {
+    /// A reply (or the initial payload) for this session.
     Text(Arc<str>),
+    /// A live event of the chat; written only after the session's first `Text` (its initial
+    /// payload), since the bus may deliver it while that payload is being built.
+    Event(Arc<str>),
     /// A keep-alive ping.
     Ping,
     /// Close the socket with this reason.
@@ -186,7 +190,7 @@ impl Hub {
             if !s.wants_events.load(Ordering::Relaxed) {
                 return true;
             }
-            match s.queue.try_send(Outgoing::Text(text.clone())) {
+            match s.queue.try_send(Outgoing::Event(text.clone())) {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
                 Err(mpsc::error::TrySendError::Full(_)) => {

@@ -266,9 +266,21 @@ async fn write_frames(
     mut sink: futures_util::stream::SplitSink<Socket, Message>,
     mut outgoing: mpsc::Receiver<Outgoing>,
 ) {
+    // Events held until the first reply (the initial payload) is out: the client must see
+    // the payload first. An event may repeat what the payload already holds; v2 events carry
+    // IDs and seq numbers, so clients ignore repeats.
+    let mut held: Option<Vec<Arc<str>>> = Some(Vec::new());
     while let Some(out) = outgoing.recv().await {
+        if let (Outgoing::Event(text), Some(waiting)) = (&out, held.as_mut()) {
+            if waiting.len() >= SESSION_QUEUE {
+                break; // as the hub does with a client that cannot keep up
+            }
+            waiting.push(text.clone());
+            continue;
+        }
+        let releases_held = matches!(out, Outgoing::Text(_)) && held.is_some();
         let (message, last) = match out {
-            Outgoing::Text(text) => (Message::Text(shared_text(text)), false),
+            Outgoing::Text(text) | Outgoing::Event(text) => (Message::Text(shared_text(text)), false),
             Outgoing::Ping => (Message::Ping(Default::default()), false),
             Outgoing::Close(reason) => (
                 Message::Close(Some(CloseFrame {
@@ -278,12 +290,27 @@ async fn write_frames(
                 true,
             ),
         };
-        match tokio::time::timeout(WRITE_TIMEOUT, sink.send(message)).await {
-            Ok(Ok(())) if !last => {}
-            _ => break,
+        if !write(&mut sink, message).await || last {
+            break;
+        }
+        if releases_held {
+            for text in held.take().unwrap_or_default() {
+                if !write(&mut sink, Message::Text(shared_text(text))).await {
+                    let _ = sink.close().await;
+                    return;
+                }
+            }
         }
     }
     let _ = sink.close().await;
+}
+
+/// Writes one frame; false when the socket failed or stalled past [`WRITE_TIMEOUT`].
+async fn write(sink: &mut futures_util::stream::SplitSink<Socket, Message>, message: Message) -> bool {
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, sink.send(message)).await,
+        Ok(Ok(()))
+    )
 }
 
 /// The queued text as a frame payload without copying it: a long chat's payload is megabytes,
