@@ -391,3 +391,28 @@ fn after_the_session_expired_logging_in_again_reopens_the_chat_with_the_unsent_m
     assert!(app.handle_event(AppEvent::Rest(RestAnswer::LoggedIn(other))).is_empty());
     assert_eq!((app.screen, app.chat.is_none()), (Screen::Browser, true));
 }
+
+/// On PostgreSQL, progress events travel through LISTEN/NOTIFY and can trail the reply: the
+/// run's late progress must not mark the agent busy again, while the next run's still does.
+#[test]
+fn progress_events_that_trail_the_reply_do_not_revive_the_spinner() {
+    use kafka_protocol::ws::{ChatEvent, ServerFrame};
+    let mut chat = kafka_tui::app::ChatState::new("chat-1", "Chat");
+    let progress = |stage: &str| {
+        ServerFrame::Event(ChatEvent::AgentProgress {
+            stage: stage.into(),
+            label: stage.into(),
+        })
+    };
+    chat.prompt_sent();
+    chat.apply_frame(progress("generating"));
+    chat.apply_frame(ServerFrame::Text("The answer.".into()));
+    assert!(!chat.agent_busy);
+    chat.apply_frame(progress("validating"));
+    assert!(!chat.agent_busy, "a late event of the finished run");
+    chat.apply_frame(progress("done"));
+    assert!(!chat.agent_busy);
+    // Another client's run afterwards shows as usual.
+    chat.apply_frame(progress("generating"));
+    assert!(chat.agent_busy);
+}

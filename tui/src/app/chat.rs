@@ -106,6 +106,12 @@ pub struct ChatState {
     pub code_rows: Cell<usize>,
     pub agent_busy: bool,
     pub progress: Option<String>,
+    /// Progress events trail the reply when they travel through another path (PostgreSQL's
+    /// LISTEN/NOTIFY between instances): `done_seen` records the run's "done" event before its
+    /// reply; `stale_progress` means the reply came first, so the run's remaining progress
+    /// events, up to its "done", are old news and must not mark the agent busy again.
+    pub done_seen: bool,
+    pub stale_progress: bool,
     /// A file the agent just wrote, to select once its event arrives.
     follow_file: Option<String>,
 }
@@ -140,6 +146,8 @@ impl ChatState {
             selection: None,
             code_rows: Cell::new(PAGE),
             agent_busy: false,
+            done_seen: false,
+            stale_progress: false,
             progress: None,
             follow_file: None,
         }
@@ -346,8 +354,18 @@ impl ChatState {
     }
 
     fn agent_done(&mut self) {
+        self.stale_progress = self.agent_busy && !self.done_seen;
         self.agent_busy = false;
         self.progress = None;
+        self.done_seen = false;
+    }
+
+    /// A new prompt of ours: whatever was pending of the last run no longer matters.
+    pub fn prompt_sent(&mut self) {
+        self.agent_busy = true;
+        self.progress = Some("sending".into());
+        self.done_seen = false;
+        self.stale_progress = false;
     }
 
     fn apply_event(&mut self, event: ChatEvent) -> FrameOutcome {
@@ -369,9 +387,14 @@ impl ChatState {
                 self.remove_file(&file_id);
                 outcome.notice = Some(format!("{filename} deleted."));
             }
+            ChatEvent::AgentProgress { stage, .. } if stage == "done" && self.stale_progress => {
+                self.stale_progress = false;
+            }
             ChatEvent::AgentProgress { stage, label } if stage == "done" => {
+                self.done_seen = true;
                 self.progress = Some(label);
             }
+            ChatEvent::AgentProgress { .. } if self.stale_progress => {}
             ChatEvent::AgentProgress { label, .. } => {
                 self.agent_busy = true;
                 self.progress = Some(label);

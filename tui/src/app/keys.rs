@@ -303,8 +303,7 @@ impl App {
             is_chat_or_composer: self.mode == Mode::Composer,
             selected_filename,
         };
-        chat.agent_busy = true;
-        chat.progress = Some("sending".into());
+        chat.prompt_sent();
         chat.scroll_back = 0;
         self.last_error = None;
         vec![Command::Send(ClientAction::NewMessage(message))]
