@@ -40,6 +40,10 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<SharedState> {
     let store = Store::connect(&settings.database_url)
         .await?
         .with_sealer(settings.sealer.clone());
+    let purged = store.purge_expired_tokens().await?;
+    if purged > 0 {
+        tracing::info!(purged, "removed expired login tokens");
+    }
     let sealed = store.seal_plain_keys().await?;
     if sealed > 0 {
         tracing::info!(sealed, "encrypted model keys that were stored in plain text");

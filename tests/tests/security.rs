@@ -722,3 +722,18 @@ async fn path_tricks_and_oversized_bodies_are_refused_in_protected_mode_too() {
     let detail = response.text().await.unwrap();
     assert!(detail.contains("nested too deeply"), "{detail}");
 }
+
+#[tokio::test]
+async fn expired_tokens_are_purged_and_live_ones_kept() {
+    let server = TestServer::start().await;
+    let (user_id, live, _) = login_token(&server, "purge@example.com").await;
+    let store = &server.state.store;
+    store
+        .create_token(&user_id, "old-hash", "2000-01-01T00:00:00.000000")
+        .await
+        .unwrap();
+    assert_eq!(store.purge_expired_tokens().await.unwrap(), 1);
+    assert_eq!(store.purge_expired_tokens().await.unwrap(), 0);
+    let hash = kafka_server::auth::tokens::token_hash(&live);
+    assert_eq!(store.token_user(&hash).await.unwrap(), Some(user_id));
+}

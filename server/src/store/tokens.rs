@@ -40,24 +40,27 @@ impl Store {
         Ok(())
     }
 
-    /// Records a new token, and drops the user's expired ones while at it.
+    /// Records a new token: one statement, on the login hot path (expired tokens are
+    /// purged at start-up, not here).
     pub async fn create_token(&self, user_id: &str, token_hash: &str, expires_at: &str) -> StoreResult<()> {
-        let now = now_iso();
-        let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM auth_tokens WHERE user_id = $1 AND expires_at <= $2")
-            .bind(user_id)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?;
         sqlx::query("INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(token_hash)
             .bind(user_id)
-            .bind(&now)
+            .bind(now_iso())
             .bind(expires_at)
-            .execute(&mut *tx)
+            .execute(&self.writer)
             .await?;
-        tx.commit().await?;
         Ok(())
+    }
+
+    /// Deletes every expired token; returns how many.
+    pub async fn purge_expired_tokens(&self) -> StoreResult<u64> {
+        let purged = sqlx::query("DELETE FROM auth_tokens WHERE expires_at <= $1")
+            .bind(now_iso())
+            .execute(&self.writer)
+            .await?
+            .rows_affected();
+        Ok(purged)
     }
 
     /// The user a live token belongs to; `None` for an unknown, revoked or expired token.
