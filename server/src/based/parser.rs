@@ -23,10 +23,10 @@ pub(crate) const SYNTAX: &str = "R8";
 const HEADER: &str = "R9";
 /// Nesting budget. A nested construct (bracket, block, unary operator) costs
 /// `NEST_COST` and each link of an operator or trailer chain costs 1, because a
-/// chain builds an equally deep tree. This bounds both the parser's recursion (60
+/// chain builds an equally deep tree. This bounds both the parser's recursion (30
 /// nested levels) and the depth of the tree that the validator and `Drop` recurse
 /// over, so hostile input cannot overflow a 2 MiB thread stack even in debug builds.
-const DEPTH_BUDGET: usize = 1200;
+const DEPTH_BUDGET: usize = 600;
 const NEST_COST: usize = 20;
 
 const KEYWORDS: [&str; 35] = [
