@@ -36,6 +36,23 @@ pub use diagnostic::{Diagnostic, Severity, describe_for_model, render};
 
 /// All diagnostics for `source`, sorted by (line, column). Never panics.
 pub fn validate(source: &str) -> Vec<Diagnostic> {
+    // The parser and the rules recurse over the tree; the depth budget bounds that, but a
+    // fuzzer still found an input that overflowed a 2 MiB debug-build stack. A thread with a
+    // roomy stack (virtual memory; only touched pages are used) makes that impossible.
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("based-validate".into())
+            .stack_size(VALIDATE_STACK)
+            .spawn_scoped(scope, || validate_here(source))
+            .map(|worker| worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .unwrap_or_else(|_| validate_here(source))
+    })
+}
+
+/// Stack of the validating thread.
+const VALIDATE_STACK: usize = 256 * 1024 * 1024;
+
+fn validate_here(source: &str) -> Vec<Diagnostic> {
     let lexed = lexer::tokenize(source);
     let (body, syntax) = parser::parse(&lexed.tokens);
     let rules = validator::check(&body);
