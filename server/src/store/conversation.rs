@@ -3,7 +3,7 @@
 use serde_json::Value;
 use sqlx::Row;
 
-use super::{Store, StoreResult, Tx, found, new_id, now_iso};
+use super::{Store, StoreResult, Tx, found, new_row_id, now_iso};
 
 /// A saved conversation entry. `content` is a JSON string for text, an object for files.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,7 +60,7 @@ pub(super) async fn append(tx: &mut Tx, chat_id: &str, message: &MessageRecord) 
                  $3, $4, $5, $6)
          RETURNING seq",
     )
-    .bind(new_id())
+    .bind(new_row_id())
     .bind(chat_id)
     .bind(&message.role)
     .bind(&message.kind)
@@ -73,13 +73,13 @@ pub(super) async fn append(tx: &mut Tx, chat_id: &str, message: &MessageRecord) 
 
 impl Store {
     /// Saves the messages in one transaction, in order; returns them with their `seq` once
-    /// committed. Appends of concurrent sessions share transactions (see `group_commit`).
+    /// committed. Appends of concurrent sessions share transactions (see `sqlite_writer`).
     pub async fn append_messages(&self, chat_id: &str, messages: &[MessageRecord]) -> StoreResult<Vec<MessageRecord>> {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
-        if let Some(group) = &self.group {
-            return group.append(chat_id, messages.to_vec()).await;
+        if let Some(batched) = &self.batched {
+            return batched.append(chat_id, messages.to_vec()).await;
         }
         let mut tx = self.begin().await?;
         let mut saved = Vec::with_capacity(messages.len());

@@ -11,11 +11,11 @@ mod chats;
 mod conversation;
 mod events;
 mod files;
-mod group_commit;
 mod lean;
 mod models;
 mod owners;
 mod runs;
+mod sqlite_writer;
 mod tokens;
 mod users;
 mod versions;
@@ -55,6 +55,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
     Secret(crate::secrets::SecretError),
+    /// A failure of the SQLite write thread (its driver's error, as text).
+    #[error("database error: {0}")]
+    Write(String),
     #[error("unsupported database URL (use sqlite://… or postgres://…): {0}")]
     UnsupportedUrl(String),
 }
@@ -102,8 +105,9 @@ pub struct Store {
     /// racing for the file's lock and sleeping in its busy handler (milliseconds each time).
     /// On PostgreSQL the pool itself.
     writer: AnyPool,
-    /// Conversation appends from all sessions, committed in batches (SQLite).
-    group: Option<group_commit::GroupCommit>,
+    /// Conversation appends and login tokens from all sessions, committed in batches on a
+    /// thread of their own (SQLite; `None` on PostgreSQL).
+    batched: Option<sqlite_writer::SqliteWriter>,
     /// User IDs by email, for logins.
     known_users: Arc<KnownUsers>,
     backend: Backend,
@@ -152,13 +156,13 @@ impl Store {
     pub async fn connect(url: &str) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url)?;
-        let (pool, writer, group) = match backend {
+        let (pool, writer, batched) = match backend {
             Backend::Sqlite => {
                 let pool = open_sqlite(url, 8, false).await?;
                 sqlx::migrate!("../migrations").run(&pool).await?;
                 let writer = open_sqlite(url, 1, true).await?;
-                let group = group_commit::GroupCommit::start(writer.clone(), pool.clone());
-                (pool, writer, Some(group))
+                let batched = sqlite_writer::SqliteWriter::start(&sqlite_file(url)?, pool.clone())?;
+                (pool, writer, Some(batched))
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new().max_connections(16).connect(url).await?;
@@ -169,7 +173,7 @@ impl Store {
         Ok(Self {
             pool,
             writer,
-            group,
+            batched,
             known_users: Arc::default(),
             backend,
             url: url.to_owned(),
@@ -217,7 +221,7 @@ impl Store {
 /// SQLite through the `Any` pool: the file is created and switched to WAL once (both stick
 /// to the file); the per-connection settings are applied as each connection opens.
 /// `writer`: the one write connection, whose automatic WAL checkpoints are off (they run
-/// beside it, see `group_commit`).
+/// beside it, see `sqlite_writer`).
 async fn open_sqlite(url: &str, max_connections: u32, writer: bool) -> StoreResult<AnyPool> {
     let mut first = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
@@ -252,6 +256,29 @@ async fn open_sqlite(url: &str, max_connections: u32, writer: bool) -> StoreResu
 /// A new random ID, as the brief's UUIDv4 strings.
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+/// A time-ordered ID (UUIDv7) for rows whose IDs never leave the server (conversation
+/// entries): each insert lands at the right edge of the primary-key index instead of on a
+/// random page of it, so a commit writes a page or two of index, not one per row.
+fn new_row_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// The file behind a `sqlite:` URL, for the write thread's own connection. An in-memory
+/// database would be a different one on every connection: refused.
+fn sqlite_file(url: &str) -> StoreResult<String> {
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    let file = SqliteConnectOptions::from_str(url)?
+        .get_filename()
+        .to_string_lossy()
+        .into_owned();
+    if in_memory || file.is_empty() {
+        return Err(StoreError::UnsupportedUrl(
+            "an in-memory SQLite database (give a file)".into(),
+        ));
+    }
+    Ok(file)
 }
 
 /// The current UTC time as the original wrote it (Python's `isoformat()` of a naive UTC time).

@@ -1,5 +1,6 @@
 //! Credentials: bearer tokens (stored as SHA-256 hashes) and optional password hashes.
 
+use super::sqlite_writer::NewToken;
 use super::{Store, StoreResult, found, now_iso};
 
 /// What login needs to know about an account.
@@ -41,8 +42,16 @@ impl Store {
     }
 
     /// Records a new token: one statement, on the login hot path (expired tokens are
-    /// purged at start-up, not here).
+    /// purged at start-up, not here). On SQLite concurrent logins share a commit.
     pub async fn create_token(&self, user_id: &str, token_hash: &str, expires_at: &str) -> StoreResult<()> {
+        if let Some(batched) = &self.batched {
+            let token = NewToken {
+                token_hash: token_hash.to_owned(),
+                user_id: user_id.to_owned(),
+                expires_at: expires_at.to_owned(),
+            };
+            return batched.insert_token(token).await;
+        }
         sqlx::query("INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(token_hash)
             .bind(user_id)
