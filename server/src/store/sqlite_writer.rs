@@ -12,6 +12,8 @@
 //! lock makes the two take turns (`LOCK_POLL`).
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -32,7 +34,7 @@ const ARRIVAL_GAP: Duration = Duration::from_micros(40);
 const GATHER_AT_MOST: Duration = Duration::from_micros(300);
 /// Most jobs in one transaction: a bound on how long the first of them waits.
 const MAX_BATCH: usize = 1024;
-/// How often the WAL is copied back into the database, off the writer's path.
+/// How often the WAL is copied back into the database (see `checkpoint_while_open`).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// While the pool's writer holds the lock, poll this often (SQLite's own busy handler sleeps
 /// 1, 2, 5, 10… ms: far longer than the other side's transactions last)…
@@ -79,11 +81,13 @@ impl SqliteWriter {
     pub(super) fn start(path: &str, readers: AnyPool) -> StoreResult<Self> {
         let conn = open(path).map_err(write_error)?;
         let (jobs, queue) = mpsc::channel(QUEUE);
+        let finish_checkpoint = Arc::new(AtomicBool::new(false));
+        let finish = finish_checkpoint.clone();
         thread::Builder::new()
             .name("kafka-sqlite-writer".into())
-            .spawn(move || write_batches(conn, queue))
+            .spawn(move || write_batches(conn, queue, &finish))
             .map_err(|e| StoreError::Write(format!("start the write thread: {e}")))?;
-        tokio::spawn(checkpoint_while_open(jobs.downgrade(), readers));
+        tokio::spawn(checkpoint_while_open(jobs.downgrade(), readers, finish_checkpoint));
         Ok(Self { jobs })
     }
 
@@ -146,7 +150,7 @@ fn wait_for_lock(tries: i32) -> bool {
 }
 
 /// The thread: gathers a batch, commits it, answers, repeats.
-fn write_batches(conn: Connection, mut queue: mpsc::Receiver<Job>) {
+fn write_batches(conn: Connection, mut queue: mpsc::Receiver<Job>, finish_checkpoint: &AtomicBool) {
     let mut writer = Writer {
         conn,
         last_seq: LastSeq::default(),
@@ -154,6 +158,9 @@ fn write_batches(conn: Connection, mut queue: mpsc::Receiver<Job>) {
     while let Some(first) = next_job(&mut queue) {
         let batch = gather(first, &mut queue);
         writer.commit(batch);
+        if finish_checkpoint.swap(false, Ordering::AcqRel) {
+            writer.finish_checkpoint();
+        }
     }
 }
 
@@ -244,6 +251,17 @@ struct Writer {
 }
 
 impl Writer {
+    /// Under steady writes the checkpoints beside this thread never catch up (frames arrive
+    /// while they sync), so the WAL is never restarted: it grew by ≈190 MB a second under the
+    /// echo load. After each one beside it, this thread checkpoints the few frames written
+    /// meanwhile, between batches — a short pause, as the big copy and sync are done — and
+    /// the next transaction writes the WAL from its start again.
+    fn finish_checkpoint(&mut self) {
+        if let Err(error) = self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(%error, "wal checkpoint");
+        }
+    }
+
     /// Writes the batch in one transaction and answers every job. A job that cannot be
     /// written (its chat was deleted) gets its own error and writes nothing; any other failure
     /// rolls the whole batch back and every job gets it.
@@ -341,8 +359,9 @@ fn fail(job: Job, error: StoreError) {
 }
 
 /// PASSIVE checkpoints every `CHECKPOINT_EVERY` on a reader connection (they copy what they
-/// can without waiting for, or blocking, anyone), until the store is dropped.
-async fn checkpoint_while_open(jobs: mpsc::WeakSender<Job>, readers: AnyPool) {
+/// can without waiting for, or blocking, anyone), until the store is dropped; after each, the
+/// write thread is asked to finish it (`Writer::finish_checkpoint`).
+async fn checkpoint_while_open(jobs: mpsc::WeakSender<Job>, readers: AnyPool, finish: Arc<AtomicBool>) {
     let mut ticks = tokio::time::interval(CHECKPOINT_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -350,8 +369,9 @@ async fn checkpoint_while_open(jobs: mpsc::WeakSender<Job>, readers: AnyPool) {
         if jobs.upgrade().is_none() {
             return;
         }
-        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&readers).await {
-            tracing::debug!(%error, "wal checkpoint");
+        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&readers).await {
+            Ok(_) => finish.store(true, Ordering::Release),
+            Err(error) => tracing::debug!(%error, "wal checkpoint"),
         }
     }
 }
