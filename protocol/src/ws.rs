@@ -7,6 +7,9 @@
 //! ([`ServerAction`], [`ErrorFrame`], or a plain text frame). Clients that opt in to protocol
 //! version 2 (`?v=2` or a `hello` action) also receive [`ChatEvent`]s for everything that
 //! happens in the chat, from any client.
+//!
+//! Each of these is one WebSocket text message; one above 256 KiB (a long chat's initial
+//! payload) comes as several frames (RFC 6455 fragmentation), which WebSocket clients join.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -23,8 +23,11 @@ use crate::store::{ChatSignal, EventBus, RunLease, SignalKind, Store, StoreResul
 /// What a session's writer task sends.
 #[derive(Debug, Clone)]
 pub enum Outgoing {
-    /// A reply (or the initial payload) for this session.
+    /// A reply for this session.
     Text(Arc<str>),
+    /// The initial payload: one text message in parts, each valid UTF-8, so that a long
+    /// chat's cached conversation text is sent from the cache rather than copied.
+    Parts(Vec<bytes::Bytes>),
     /// A live event of the chat; written only after the session's first `Text` (its initial
     /// payload), since the bus may deliver it while that payload is being built.
     Event(Arc<str>),

@@ -584,3 +584,35 @@ async fn legacy_payload_diffs_follow_a_new_version_after_being_cached() {
     );
     assert!(after[0].is_empty() && !after[1].is_empty() && after[2].is_empty());
 }
+
+#[tokio::test]
+async fn messages_larger_than_a_frame_arrive_whole_as_one_message() {
+    let server = TestServer::start().await;
+    let (_, _, chat_id) = server.user_with_chat("big@example.com").await;
+    let mut ws = legacy(&server, &chat_id).await;
+    // Characters of 1 to 4 bytes throughout, so that cuts between frames fall next to them.
+    let texts: Vec<String> = (0..3).map(|i| format!("{i}:{}", "aé€𝄞".repeat(30_000))).collect();
+    for text in &texts {
+        ws.send_text(text).await;
+        assert_eq!(ws.recv_text().await, format!("Echo: {text}"));
+    }
+    ws.close().await;
+
+    // The payload (about 1.8 MB: several frames) twice; the second from the conversation cache.
+    let mut payloads = Vec::new();
+    for _ in 0..2 {
+        let mut ws = server.connect(&chat_id, false).await;
+        payloads.push(ws.recv_text().await);
+        ws.close().await;
+    }
+    assert_eq!(payloads[0], payloads[1]);
+    let payload: Value = serde_json::from_str(&payloads[0]).unwrap();
+    let contents: Vec<&str> = payload["conversation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|entry| entry["content"].as_str())
+        .collect();
+    let expected: Vec<String> = texts.iter().flat_map(|t| [t.clone(), format!("Echo: {t}")]).collect();
+    assert_eq!(contents, expected);
+}

@@ -30,7 +30,31 @@ pub struct StoredMessage {
 
 impl Store {
     /// Every version of the chat's files, without content, by file and oldest first.
+    ///
+    /// Read as one row per file, each listing its versions: through sqlx every row is a hop
+    /// between SQLite's thread and the runtime, and with a thousand versions those hops were
+    /// most of building a lean payload. A list that does not parse back (an ID
+    /// or timestamp holding a separator) is read again row by row.
     pub async fn chat_version_list(&self, chat_id: &str) -> StoreResult<Vec<VersionMeta>> {
+        let rows = sqlx::query(VERSION_LIST)
+            .bind(chat_id)
+            .bind(FIELD.to_string())
+            .bind(RECORD.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        let mut metas = Vec::new();
+        for row in rows {
+            let (file_id, list): (String, String) = (row.get("chat_file_id"), row.get("list"));
+            match parse_version_list(&file_id, row.get("n"), &list) {
+                Some(versions) => metas.extend(versions),
+                None => return self.chat_version_rows(chat_id).await,
+            }
+        }
+        Ok(metas)
+    }
+
+    /// [`Self::chat_version_list`] one row per version.
+    async fn chat_version_rows(&self, chat_id: &str) -> StoreResult<Vec<VersionMeta>> {
         let rows = sqlx::query(
             "SELECT v.id, v.chat_file_id, v.seq, v.timestamp FROM chat_file_versions v
              JOIN chat_files cf ON cf.id = v.chat_file_id WHERE cf.chat_id = $1 ORDER BY v.chat_file_id, v.seq",
@@ -116,11 +140,115 @@ impl Store {
     }
 }
 
+/// The versions of a chat's files, one row per file (`string_agg` with `ORDER BY`: SQLite 3.44
+/// and PostgreSQL), read from the `chat_file_versions_list` index alone.
+const VERSION_LIST: &str = "SELECT v.chat_file_id, COUNT(*) AS n,
+        string_agg(v.id || $2 || v.seq || $2 || v.timestamp, $3 ORDER BY v.seq) AS list
+    FROM chat_file_versions v JOIN chat_files cf ON cf.id = v.chat_file_id
+    WHERE cf.chat_id = $1 GROUP BY v.chat_file_id ORDER BY v.chat_file_id";
+
+/// Separators of the aggregated version list: control characters, which generated IDs and
+/// timestamps never hold.
+const FIELD: char = '\u{1f}';
+const RECORD: char = '\u{1e}';
+
+/// `id FIELD seq FIELD timestamp`, joined by `RECORD`; `None` unless exactly `count` versions
+/// of three fields each come back.
+fn parse_version_list(file_id: &str, count: i64, list: &str) -> Option<Vec<VersionMeta>> {
+    let versions = list
+        .split(RECORD)
+        .map(|version| {
+            let mut fields = version.split(FIELD);
+            let (id, seq, timestamp) = (fields.next()?, fields.next()?, fields.next()?);
+            fields.next().is_none().then_some(())?;
+            Some(VersionMeta {
+                id: id.to_owned(),
+                file_id: file_id.to_owned(),
+                seq: seq.parse().ok()?,
+                timestamp: timestamp.to_owned(),
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    (i64::try_from(versions.len()) == Ok(count)).then_some(versions)
+}
+
 fn stored_message(row: sqlx::any::AnyRow) -> StoredMessage {
     StoredMessage {
         seq: row.get("seq"),
         role: row.get("role"),
         kind: row.get("type"),
         content_json: row.get("content"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(id: &str, seq: i64, timestamp: &str) -> VersionMeta {
+        VersionMeta {
+            id: id.into(),
+            file_id: "f".into(),
+            seq,
+            timestamp: timestamp.into(),
+        }
+    }
+
+    #[test]
+    fn a_version_list_parses_back_whole_or_not_at_all() {
+        let list = format!("a{FIELD}1{FIELD}t1{RECORD}b{FIELD}3{FIELD}t3");
+        assert_eq!(
+            parse_version_list("f", 2, &list),
+            Some(vec![meta("a", 1, "t1"), meta("b", 3, "t3")])
+        );
+        // A separator inside a field shows as a wrong count or a wrong number of fields.
+        assert_eq!(parse_version_list("f", 3, &list), None);
+        assert_eq!(parse_version_list("f", 1, &format!("a{FIELD}x{FIELD}1{FIELD}t")), None);
+        assert_eq!(parse_version_list("f", 1, &format!("a{FIELD}x{FIELD}t")), None);
+    }
+
+    async fn store_with_versions(dir: &std::path::Path) -> Store {
+        let store = Store::connect(&format!("sqlite://{}", dir.join("kafka.db").display()))
+            .await
+            .unwrap();
+        for sql in [
+            "INSERT INTO users (id, email, created_at) VALUES ('u', 'u@x', 't')",
+            "INSERT INTO workspaces (id, name, owner_id, created_at) VALUES ('w', 'w', 'u', 't')",
+            "INSERT INTO chats (id, name, user_id, workspace_id) VALUES ('c', 'c', 'u', 'w')",
+            "INSERT INTO chat_files (id, filename, path, chat_id, kind, created_at) VALUES
+                 ('f1', 'a.based', '', 'c', 'based', 't'), ('f2', 'b.based', '', 'c', 'based', 't')",
+            // Inserted out of order: the list orders by seq.
+            "INSERT INTO chat_file_versions (id, chat_file_id, seq, timestamp, content) VALUES
+                 ('v3', 'f1', 3, 't3', 'x'), ('v1', 'f1', 1, 't1', 'x'), ('w1', 'f2', 1, 's1', 'y')",
+        ] {
+            sqlx::query(sql).execute(&store.pool).await.unwrap();
+        }
+        store
+    }
+
+    #[tokio::test]
+    async fn the_version_list_reads_the_covering_index_and_matches_the_row_by_row_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_versions(dir.path()).await;
+        let list = store.chat_version_list("c").await.unwrap();
+        assert_eq!(list, store.chat_version_rows("c").await.unwrap());
+        let ids: Vec<&str> = list.iter().map(|v| v.id.as_str()).collect();
+        assert_eq!(ids, ["v1", "v3", "w1"]);
+
+        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {VERSION_LIST}"))
+            .bind("c")
+            .bind(FIELD.to_string())
+            .bind(RECORD.to_string())
+            .fetch_all(&store.pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get("detail"))
+            .collect();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("USING COVERING INDEX chat_file_versions_list")),
+            "{plan:?}"
+        );
     }
 }

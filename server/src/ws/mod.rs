@@ -22,14 +22,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use kafka_protocol::ws::{ErrorFrame, PROTOCOL_V2};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, interval};
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use warp::Filter;
 use warp::reply::Response;
 
@@ -51,6 +53,8 @@ const PING_EVERY: Duration = Duration::from_secs(30);
 const IDLE_LIMIT: Duration = Duration::from_secs(90);
 /// A write that takes longer than this means the client stopped reading.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Frames of a text message above this size are cut to it (see [`text_frames`]).
+const FRAGMENT: usize = 256 * 1024;
 
 #[derive(Debug, Default, Deserialize)]
 struct WsQuery {
@@ -183,8 +187,9 @@ async fn session(
     let started = Instant::now();
     match payload::initial_payload(&state.store, &state.payload_cache, &chat, kind).await {
         Ok(initial) => {
-            tracing::debug!(chat_id = %session.chat_id, bytes = initial.len(), elapsed = ?started.elapsed(), "initial payload");
-            session.send_text(initial).await
+            let bytes: usize = initial.iter().map(Bytes::len).sum();
+            tracing::debug!(chat_id = %session.chat_id, bytes, elapsed = ?started.elapsed(), "initial payload");
+            let _ = session.queue.send(Outgoing::Parts(initial)).await;
         }
         Err(error) => {
             tracing::error!(%error, chat_id = %session.chat_id, "initial payload");
@@ -262,10 +267,7 @@ async fn read_frames(session: &Session, stream: &mut futures_util::stream::Split
 
 /// Drains the session's queue into the socket. Ends when the queue closes, a write fails or
 /// stalls, or a close is queued.
-async fn write_frames(
-    mut sink: futures_util::stream::SplitSink<Socket, Message>,
-    mut outgoing: mpsc::Receiver<Outgoing>,
-) {
+async fn write_frames(mut sink: Sink, mut outgoing: mpsc::Receiver<Outgoing>) {
     // Events held until the first reply (the initial payload) is out: the client must see
     // the payload first. An event may repeat what the payload already holds; v2 events carry
     // IDs and seq numbers, so clients ignore repeats.
@@ -278,24 +280,25 @@ async fn write_frames(
             waiting.push(text.clone());
             continue;
         }
-        let releases_held = matches!(out, Outgoing::Text(_)) && held.is_some();
-        let (message, last) = match out {
-            Outgoing::Text(text) | Outgoing::Event(text) => (Message::Text(shared_text(text)), false),
-            Outgoing::Ping => (Message::Ping(Default::default()), false),
-            Outgoing::Close(reason) => (
-                Message::Close(Some(CloseFrame {
+        let releases_held = matches!(out, Outgoing::Text(_) | Outgoing::Parts(_)) && held.is_some();
+        let (written, last) = match out {
+            Outgoing::Text(text) | Outgoing::Event(text) => (write_text(&mut sink, &[shared_bytes(text)]).await, false),
+            Outgoing::Parts(parts) => (write_text(&mut sink, &parts).await, false),
+            Outgoing::Ping => (write(&mut sink, Message::Ping(Default::default())).await, false),
+            Outgoing::Close(reason) => {
+                let close = CloseFrame {
                     code: CloseCode::Normal,
                     reason: reason.into(),
-                })),
-                true,
-            ),
+                };
+                (write(&mut sink, Message::Close(Some(close))).await, true)
+            }
         };
-        if !write(&mut sink, message).await || last {
+        if !written || last {
             break;
         }
         if releases_held {
             for text in held.take().unwrap_or_default() {
-                if !write(&mut sink, Message::Text(shared_text(text))).await {
+                if !write_text(&mut sink, &[shared_bytes(text)]).await {
                     let _ = sink.close().await;
                     return;
                 }
@@ -305,28 +308,143 @@ async fn write_frames(
     let _ = sink.close().await;
 }
 
+type Sink = futures_util::stream::SplitSink<Socket, Message>;
+
 /// Writes one frame; false when the socket failed or stalled past [`WRITE_TIMEOUT`].
-async fn write(sink: &mut futures_util::stream::SplitSink<Socket, Message>, message: Message) -> bool {
+async fn write(sink: &mut Sink, message: Message) -> bool {
     matches!(
         tokio::time::timeout(WRITE_TIMEOUT, sink.send(message)).await,
         Ok(Ok(()))
     )
 }
 
-/// The queued text as a frame payload without copying it: a long chat's payload is megabytes,
+/// Writes one text message given in parts (see [`text_frames`]); false when the socket failed
+/// or the whole message stalled past [`WRITE_TIMEOUT`].
+async fn write_text(sink: &mut Sink, parts: &[Bytes]) -> bool {
+    let frames = text_frames(parts, FRAGMENT);
+    let count = frames.len();
+    let send_all = async {
+        for (i, payload) in frames.into_iter().enumerate() {
+            let opcode = OpCode::Data(if i == 0 { Data::Text } else { Data::Continue });
+            sink.feed(Message::Frame(Frame::message(payload, opcode, i + 1 == count)))
+                .await?;
+        }
+        sink.flush().await
+    };
+    matches!(tokio::time::timeout(WRITE_TIMEOUT, send_all).await, Ok(Ok(())))
+}
+
+/// The payloads of the frames that carry `parts` (each valid UTF-8) as one text message.
+///
+/// Why fragments: tungstenite copies a frame whole into its write buffer and, after each
+/// partial socket write, moves the unwritten rest to the buffer's front — for a frame of
+/// megabytes that copying, not the socket, was most of the time. Parts of `max` bytes or more
+/// are cut between UTF-8 characters into frames of `max` bytes, without copying; smaller
+/// parts next to each other share a frame (one part: no copy). A message below `max` is
+/// one frame, as before; clients receive the same text either way.
+fn text_frames(parts: &[Bytes], max: usize) -> Vec<Bytes> {
+    let mut frames = Vec::new();
+    let mut small: Vec<&Bytes> = Vec::new();
+    let mut small_len = 0;
+    for part in parts.iter().filter(|p| !p.is_empty()) {
+        if part.len() < max {
+            small.push(part);
+            small_len += part.len();
+            if small_len >= max {
+                frames.push(joined(&small));
+                (small, small_len) = (Vec::new(), 0);
+            }
+            continue;
+        }
+        if !small.is_empty() {
+            frames.push(joined(&small));
+            (small, small_len) = (Vec::new(), 0);
+        }
+        let mut rest = part.clone();
+        while rest.len() > max {
+            // A UTF-8 continuation byte (0b10xxxxxx) may not start a frame.
+            let cut = (1..=max).rev().find(|&i| rest[i] & 0xC0 != 0x80).unwrap_or(max);
+            frames.push(rest.split_to(cut));
+        }
+        frames.push(rest);
+    }
+    if !small.is_empty() || frames.is_empty() {
+        frames.push(joined(&small));
+    }
+    frames
+}
+
+fn joined(pieces: &[&Bytes]) -> Bytes {
+    match pieces {
+        [one] => (*one).clone(),
+        _ => pieces
+            .iter()
+            .fold(BytesMut::new(), |mut all, piece| {
+                all.extend_from_slice(piece);
+                all
+            })
+            .freeze(),
+    }
+}
+
+/// The queued text as frame bytes without copying it: a long chat's payload is megabytes,
 /// and an event is shared by every session of its chat.
-fn shared_text(text: Arc<str>) -> Utf8Bytes {
+fn shared_bytes(text: Arc<str>) -> Bytes {
     struct Shared(Arc<str>);
     impl AsRef<[u8]> for Shared {
         fn as_ref(&self) -> &[u8] {
             self.0.as_bytes()
         }
     }
-    // A `str` is UTF-8, so the check cannot fail; it costs a scan, not a copy.
-    Utf8Bytes::try_from(bytes::Bytes::from_owner(Shared(text))).unwrap_or_default()
+    Bytes::from_owner(Shared(text))
 }
 
 /// Whether the session receives live events (protocol 2).
 pub(crate) fn opt_in(session: &Session) {
     session.wants_events.store(true, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(frames: &[Bytes]) -> String {
+        frames.iter().map(|f| std::str::from_utf8(f).unwrap()).collect()
+    }
+
+    #[test]
+    fn a_small_message_is_one_frame_and_one_part_is_not_copied() {
+        let part = Bytes::from("{\"a\":1}");
+        let frames = text_frames(std::slice::from_ref(&part), 8);
+        assert_eq!(frames, std::slice::from_ref(&part));
+        assert_eq!(frames[0].as_ptr(), part.as_ptr());
+        assert_eq!(
+            text_frames(&[Bytes::from("ab"), Bytes::new(), Bytes::from("c")], 8),
+            ["abc"]
+        );
+        assert_eq!(text_frames(&[], 8), [""]);
+    }
+
+    #[test]
+    fn a_large_message_is_cut_between_characters_and_keeps_its_text() {
+        let parts = [Bytes::from("head"), Bytes::from("ééééé-long-part"), Bytes::from("tail")];
+        let frames = text_frames(&parts, 8);
+        assert_eq!(text(&frames), "headééééé-long-parttail");
+        assert!(
+            frames.iter().all(|f| f.len() <= 8 && std::str::from_utf8(f).is_ok()),
+            "{frames:?}"
+        );
+        // Small parts on both sides of a large one are frames of their own.
+        assert_eq!(frames.first().map(|f| &f[..]), Some(&b"head"[..]));
+        assert_eq!(frames.last().map(|f| &f[..]), Some(&b"tail"[..]));
+    }
+
+    #[test]
+    fn small_parts_are_joined_up_to_the_fragment_size() {
+        let parts: Vec<Bytes> = (0..10).map(|i| Bytes::from(format!("{i}{i}{i}"))).collect();
+        let frames = text_frames(&parts, 8);
+        assert_eq!(text(&frames), "000111222333444555666777888999");
+        assert!(frames.iter().all(|f| f.len() < 16), "{frames:?}");
+        assert!(frames.len() < parts.len());
+    }
 }

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use kafka_protocol::ws::{BasedFile, ChatEvent, ConversationMessage, TextFile, VersionInfo, WorkspaceFile};
 use serde::Serialize;
 
@@ -97,17 +98,19 @@ pub enum PayloadKind {
     Lean { page: u32 },
 }
 
-/// Everything a client needs on connect, as the JSON text of the frame.
+/// Everything a client needs on connect: the JSON text of the frame, in parts that are sent
+/// as one message.
 ///
 /// Written by hand around the stored conversation: its entries are JSON already (the store
 /// wrote them with serde), so they are copied, not parsed and re-serialized — with a long
-/// history that is most of the payload's bytes.
+/// history that is most of the payload's bytes. The legacy payload's conversation is not even
+/// copied: its part shares the cached text.
 pub async fn initial_payload(
     store: &Store,
     cache: &PayloadCache,
     chat: &ChatRecord,
     kind: PayloadKind,
-) -> StoreResult<String> {
+) -> StoreResult<Vec<Bytes>> {
     let (full, page, has_more) = match kind {
         PayloadKind::Full => (
             full_conversation(store, &cache.conversations, &chat.id).await?,
@@ -144,13 +147,17 @@ pub async fn initial_payload(
         .collect();
 
     let page_bytes: usize = page.iter().map(|m| m.content_json.len() + 64).sum();
-    let mut out = String::with_capacity(full.entries_json.len() + page_bytes + 4096);
+    let mut parts = Vec::with_capacity(3);
+    let mut out = String::with_capacity(page_bytes + 4096);
     out.push_str("{\"chat_id\":");
     push_json(&mut out, &chat.id);
     out.push_str(",\"chat_name\":");
     push_json(&mut out, &chat.name);
     out.push_str(",\"conversation\":[");
-    out.push_str(&full.entries_json);
+    if !full.entries_json.is_empty() {
+        parts.push(Bytes::from(std::mem::take(&mut out)));
+        parts.push(Bytes::from_owner(SharedEntries(full)));
+    }
     for (i, message) in page.iter().enumerate() {
         if i > 0 {
             out.push(',');
@@ -179,7 +186,17 @@ pub async fn initial_payload(
         out.push_str(if has_more { "true" } else { "false" });
     }
     out.push('}');
-    Ok(out)
+    parts.push(Bytes::from(out));
+    Ok(parts)
+}
+
+/// A cached conversation's text as the bytes of a payload part.
+struct SharedEntries(Arc<CachedConversation>);
+
+impl AsRef<[u8]> for SharedEntries {
+    fn as_ref(&self) -> &[u8] {
+        self.0.entries_json.as_bytes()
+    }
 }
 
 /// The whole conversation as JSON text: the cached text extended by the entries saved since.
