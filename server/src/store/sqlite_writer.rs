@@ -36,6 +36,10 @@ const GATHER_AT_MOST: Duration = Duration::from_micros(300);
 const MAX_BATCH: usize = 1024;
 /// How often the WAL is copied back into the database (see `checkpoint_while_open`).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// The write thread finishes a checkpoint (a pause of a few milliseconds) only once the WAL
+/// holds more frames than this (64 MiB of 4 KiB pages); under light load the WAL restarts
+/// by itself whenever a checkpoint beside the thread catches up.
+const FINISH_CHECKPOINT_FRAMES: i64 = 16_384;
 /// While the pool's writer holds the lock, poll this often (SQLite's own busy handler sleeps
 /// 1, 2, 5, 10… ms: far longer than the other side's transactions last)…
 const LOCK_POLL: Duration = Duration::from_micros(100);
@@ -253,7 +257,7 @@ struct Writer {
 impl Writer {
     /// Under steady writes the checkpoints beside this thread never catch up (frames arrive
     /// while they sync), so the WAL is never restarted: it grew by ≈190 MB a second under the
-    /// echo load. After each one beside it, this thread checkpoints the few frames written
+    /// echo load. After one beside it, this thread checkpoints the few frames written
     /// meanwhile, between batches — a short pause, as the big copy and sync are done — and
     /// the next transaction writes the WAL from its start again.
     fn finish_checkpoint(&mut self) {
@@ -359,8 +363,8 @@ fn fail(job: Job, error: StoreError) {
 }
 
 /// PASSIVE checkpoints every `CHECKPOINT_EVERY` on a reader connection (they copy what they
-/// can without waiting for, or blocking, anyone), until the store is dropped; after each, the
-/// write thread is asked to finish it (`Writer::finish_checkpoint`).
+/// can without waiting for, or blocking, anyone), until the store is dropped; when the WAL has
+/// grown long, the write thread is asked to finish one (`Writer::finish_checkpoint`).
 async fn checkpoint_while_open(jobs: mpsc::WeakSender<Job>, readers: AnyPool, finish: Arc<AtomicBool>) {
     let mut ticks = tokio::time::interval(CHECKPOINT_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -369,8 +373,13 @@ async fn checkpoint_while_open(jobs: mpsc::WeakSender<Job>, readers: AnyPool, fi
         if jobs.upgrade().is_none() {
             return;
         }
-        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&readers).await {
-            Ok(_) => finish.store(true, Ordering::Release),
+        // (busy, frames in the WAL, frames copied to the database)
+        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&readers)
+            .await
+        {
+            Ok((_, frames, _)) if frames > FINISH_CHECKPOINT_FRAMES => finish.store(true, Ordering::Release),
+            Ok(_) => {}
             Err(error) => tracing::debug!(%error, "wal checkpoint"),
         }
     }
