@@ -3,7 +3,7 @@
 use serde_json::Value;
 use sqlx::Row;
 
-use super::{Store, StoreResult, Tx, found, new_row_id, now_iso};
+use super::{Store, StoreResult, Tx, found, now_iso};
 
 /// A saved conversation entry. `content` is a JSON string for text, an object for files.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,12 +55,11 @@ pub(super) async fn append(tx: &mut Tx, chat_id: &str, message: &MessageRecord) 
     // Numbered inside the insert, under the chat's row lock: no two writers share a number.
     // The newest entry is found by one index seek (`MAX(seq)` would step through the chat).
     let seq: i64 = sqlx::query_scalar(
-        "INSERT INTO chat_conversations (id, chat_id, seq, role, type, content, created_at)
-         VALUES ($1, $2, COALESCE((SELECT seq FROM chat_conversations WHERE chat_id = $2 ORDER BY seq DESC LIMIT 1), 0) + 1,
-                 $3, $4, $5, $6)
+        "INSERT INTO chat_conversations (chat_id, seq, role, type, content, created_at)
+         VALUES ($1, COALESCE((SELECT seq FROM chat_conversations WHERE chat_id = $1 ORDER BY seq DESC LIMIT 1), 0) + 1,
+                 $2, $3, $4, $5)
          RETURNING seq",
     )
-    .bind(new_row_id())
     .bind(chat_id)
     .bind(&message.role)
     .bind(&message.kind)

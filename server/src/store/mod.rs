@@ -17,6 +17,8 @@ mod owners;
 mod runs;
 mod sqlite_writer;
 mod tokens;
+#[cfg(test)]
+mod upgrade_tests;
 mod users;
 mod versions;
 mod workspaces;
@@ -256,13 +258,6 @@ async fn open_sqlite(url: &str, max_connections: u32, writer: bool) -> StoreResu
 /// A new random ID, as the brief's UUIDv4 strings.
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
-}
-
-/// A time-ordered ID (UUIDv7) for rows whose IDs never leave the server (conversation
-/// entries): each insert lands at the right edge of the primary-key index instead of on a
-/// random page of it, so a commit writes a page or two of index, not one per row.
-fn new_row_id() -> String {
-    uuid::Uuid::now_v7().to_string()
 }
 
 /// The file behind a `sqlite:` URL, for the write thread's own connection. An in-memory

@@ -22,7 +22,7 @@ use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::conversation::MessageRecord;
-use super::{StoreError, StoreResult, new_row_id, now_iso};
+use super::{StoreError, StoreResult, now_iso};
 
 /// Jobs waiting for the thread before senders wait too.
 const QUEUE: usize = 4096;
@@ -289,21 +289,13 @@ fn append(
     }
     let seq = last_seq.get(tx, chat_id)?;
     let mut insert = tx.prepare_cached(
-        "INSERT INTO chat_conversations (id, chat_id, seq, role, type, content, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO chat_conversations (chat_id, seq, role, type, content, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     let mut saved = Vec::with_capacity(messages.len());
     for (message, seq) in messages.iter().zip(seq + 1..) {
         let content = message.content.to_string();
-        insert.execute(params![
-            new_row_id(),
-            chat_id,
-            seq,
-            message.role,
-            message.kind,
-            content,
-            now
-        ])?;
+        insert.execute(params![chat_id, seq, message.role, message.kind, content, now])?;
         saved.push(MessageRecord { seq, ..message.clone() });
     }
     last_seq.by_chat.insert(chat_id.to_owned(), seq + messages.len() as i64);
