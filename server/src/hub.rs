@@ -37,6 +37,9 @@ pub enum Outgoing {
     Close(&'static str),
 }
 
+/// The error frame a session gets before the hub closes it for a revoked token.
+pub const LOGGED_OUT: &str = "This session was logged out (logout or password change); log in again.";
+
 /// Frames a session may have queued before it counts as stuck.
 pub const SESSION_QUEUE: usize = 1024;
 
@@ -45,6 +48,8 @@ struct Subscriber {
     id: u64,
     wants_events: Arc<AtomicBool>,
     queue: mpsc::Sender<Outgoing>,
+    /// The hash of the token the session was opened with (none in open mode without one).
+    token_hash: Option<String>,
 }
 
 #[derive(Debug)]
@@ -108,12 +113,14 @@ impl Hub {
         Ok(hub)
     }
 
-    /// Registers a session of `chat_id`. It receives events while `wants_events` is true.
+    /// Registers a session of `chat_id`, opened with the token whose hash is `token_hash`.
+    /// It receives events while `wants_events` is true.
     pub fn join(
         self: &Arc<Self>,
         chat_id: &str,
         wants_events: Arc<AtomicBool>,
         queue: mpsc::Sender<Outgoing>,
+        token_hash: Option<String>,
     ) -> Membership {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.lock_chats()
@@ -123,6 +130,7 @@ impl Hub {
                 id,
                 wants_events,
                 queue,
+                token_hash,
             });
         Membership {
             hub: self.clone(),
@@ -140,6 +148,21 @@ impl Hub {
     /// every instance.
     pub fn chat_deleted(&self, chat_id: &str) {
         self.signal(chat_id, SignalKind::ChatDeleted, &ChatEvent::ChatDeleted);
+    }
+
+    /// Closes the sessions opened with these (just revoked) tokens, on every instance.
+    pub fn tokens_revoked(&self, token_hashes: Vec<String>) {
+        if token_hashes.is_empty() {
+            return;
+        }
+        match serde_json::to_string(&token_hashes) {
+            Ok(frame) => self.send(ChatSignal {
+                chat_id: String::new(),
+                kind: SignalKind::TokensRevoked,
+                frame,
+            }),
+            Err(error) => tracing::error!(%error, "unserializable token list"),
+        }
     }
 
     fn signal(&self, chat_id: &str, kind: SignalKind, event: &ChatEvent) {
@@ -173,6 +196,10 @@ impl Hub {
             SignalKind::CancelRun => {
                 self.cancel_local_run(&signal.chat_id);
             }
+            SignalKind::TokensRevoked => match serde_json::from_str::<Vec<String>>(&signal.frame) {
+                Ok(hashes) => self.close_token_sessions(&hashes),
+                Err(error) => tracing::error!(%error, "undecodable token list"),
+            },
             SignalKind::Resync => {
                 // Events were lost: clients reconnect and load the chat afresh.
                 let chat_ids: Vec<String> = self.lock_chats().keys().cloned().collect();
@@ -211,6 +238,24 @@ impl Hub {
                 let _ = s.queue.try_send(Outgoing::Close(reason));
             }
         }
+    }
+
+    /// Closes every session opened with one of `token_hashes` (a scan of all sessions: a
+    /// logout is rare beside the events this map is keyed for).
+    fn close_token_sessions(&self, token_hashes: &[String]) {
+        let revoked = |s: &Subscriber| s.token_hash.as_ref().is_some_and(|hash| token_hashes.contains(hash));
+        let why: Arc<str> = serde_json::json!({ "error": LOGGED_OUT }).to_string().into();
+        let mut chats = self.lock_chats();
+        for subscribers in chats.values_mut() {
+            subscribers.retain(|s| {
+                if revoked(s) {
+                    let _ = s.queue.try_send(Outgoing::Text(why.clone()));
+                    let _ = s.queue.try_send(Outgoing::Close("logged out"));
+                }
+                !revoked(s)
+            });
+        }
+        chats.retain(|_, subscribers| !subscribers.is_empty());
     }
 
     /// Open sessions, for the load tool and tests.

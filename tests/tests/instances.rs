@@ -176,3 +176,27 @@ async fn one_agent_run_per_chat_across_instances() {
     assert!(again.is_some(), "B claims the run once A is done");
     assert!(!a.state.hub.cancel_agent_run("no-such-chat").await.unwrap());
 }
+
+#[tokio::test]
+async fn a_logout_on_one_instance_closes_the_sockets_of_that_token_on_the_other() {
+    let test = "a_logout_on_one_instance_closes_the_sockets_of_that_token_on_the_other";
+    let Some((a, b)) = two_instances(test).await else {
+        return;
+    };
+    let (_, _, chat_id) = a.user_with_chat("leaving@example.com").await;
+    let token = a.login("leaving@example.com").await.token.expect("a token");
+    let mut on_b = WsClient::connect(&format!("{}?token={token}", b.ws_url(&chat_id))).await;
+    on_b.recv_initial().await;
+
+    let response = a
+        .http
+        .post(a.url("/auth/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let frame: Value = serde_json::from_str(&on_b.recv_text().await).unwrap();
+    assert_eq!(frame["error"], kafka_server::hub::LOGGED_OUT);
+    assert!(on_b.closed_within(FRAME_WAIT).await, "B's client stays open");
+}

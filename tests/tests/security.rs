@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine;
 use kafka_server::auth::AuthMode;
 use kafka_tests::fake_model::FakeModel;
-use kafka_tests::{TestServer, WsClient};
+use kafka_tests::{FRAME_WAIT, TestServer, WsClient};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
@@ -533,6 +533,88 @@ async fn passwords_logout_and_expiry() {
     assert_eq!(probe(token).await.unwrap().status(), 401);
 }
 
+/// Reads the frame a session gets before the server ends it, and the close.
+async fn ends_with(ws: &mut WsClient, error: &str) {
+    let frame: Value = serde_json::from_str(&ws.recv_text().await).unwrap();
+    assert_eq!(frame["error"], error);
+    assert!(
+        ws.closed_within(FRAME_WAIT).await,
+        "the socket should close after {error:?}"
+    );
+}
+
+async fn echoes(ws: &mut WsClient, text: &str) {
+    ws.send_text(text).await;
+    assert_eq!(ws.recv_text().await, format!("Echo: {text}"));
+}
+
+#[tokio::test]
+async fn websockets_end_with_their_token() {
+    let ttl = Duration::from_secs(4);
+    let server = TestServer::start_with(|s| {
+        s.auth = AuthMode::Token;
+        s.token_ttl = ttl;
+    })
+    .await;
+    let (user_id, token_a, workspace_id) = login_token(&server, "sockets@example.com").await;
+    let chat: Value = server
+        .http
+        .post(server.url("/chat/new"))
+        .bearer_auth(&token_a)
+        .multipart(form(&[
+            ("user_id", &user_id),
+            ("workspace_id", &workspace_id),
+            ("chat_name", "Live"),
+        ]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let chat_id = chat["chat_id"].as_str().unwrap();
+    let open = |token: String| {
+        let url = format!("{}?token={token}", server.ws_url(chat_id));
+        async move {
+            let mut ws = WsClient::connect(&url).await;
+            ws.recv_initial().await;
+            ws
+        }
+    };
+    let post = |path: &str, token: &str| server.http.post(server.url(path)).bearer_auth(token);
+
+    // A logout ends the sockets of that token only.
+    let (_, token_b, _) = login_token(&server, "sockets@example.com").await;
+    let mut by_a = open(token_a.clone()).await;
+    let mut by_b = open(token_b.clone()).await;
+    assert_eq!(post("/auth/logout", &token_b).send().await.unwrap().status(), 200);
+    ends_with(&mut by_b, kafka_server::hub::LOGGED_OUT).await;
+    echoes(&mut by_a, "still here").await;
+
+    // A password change ends the sockets of every other token of the account.
+    let (_, token_c, _) = login_token(&server, "sockets@example.com").await;
+    let mut by_c = open(token_c.clone()).await;
+    let changed = post("/auth/password", &token_c)
+        .json(&json!({"password": "a long passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    ends_with(&mut by_a, kafka_server::hub::LOGGED_OUT).await;
+    echoes(&mut by_c, "mine still works").await;
+
+    // And a socket closes when its token expires, without a frame from the client.
+    let started = tokio::time::Instant::now();
+    ends_with(&mut by_c, "The token expired; log in again.").await;
+    assert!(started.elapsed() < ttl + Duration::from_secs(2));
+    // A revoked token cannot open a socket again.
+    let url = format!("{}?token={token_b}", server.ws_url(chat_id));
+    match tokio_tungstenite::connect_async(&url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401),
+        other => panic!("expected 401, got {:?}", other.map(|_| ())),
+    }
+}
+
 #[tokio::test]
 async fn failed_logins_are_throttled_per_account() {
     let server = TestServer::start().await;
@@ -735,5 +817,5 @@ async fn expired_tokens_are_purged_and_live_ones_kept() {
     assert_eq!(store.purge_expired_tokens().await.unwrap(), 1);
     assert_eq!(store.purge_expired_tokens().await.unwrap(), 0);
     let hash = kafka_server::auth::tokens::token_hash(&live);
-    assert_eq!(store.token_user(&hash).await.unwrap(), Some(user_id));
+    assert_eq!(store.token_user(&hash).await.unwrap().map(|t| t.user_id), Some(user_id));
 }

@@ -28,8 +28,13 @@ pub enum AuthMode {
 pub enum Caller {
     /// No token, in open mode: the IDs in the request are trusted.
     Anonymous,
-    /// The user of a valid token.
-    User { user_id: String, token_hash: String },
+    /// The user of a valid token. A WebSocket opened with it closes when the token is
+    /// revoked (logout, password change) or at `expires_at`.
+    User {
+        user_id: String,
+        token_hash: String,
+        expires_at: String,
+    },
 }
 
 /// The 401 body for a missing, unknown, revoked or expired token.
@@ -46,7 +51,11 @@ pub async fn authenticate(state: &SharedState, credential: Option<&str>) -> Resu
     };
     let token_hash = tokens::token_hash(credential);
     match state.store.token_user(&token_hash).await? {
-        Some(user_id) => Ok(Caller::User { user_id, token_hash }),
+        Some(live) => Ok(Caller::User {
+            user_id: live.user_id,
+            token_hash,
+            expires_at: live.expires_at,
+        }),
         None => Err(ApiError::Unauthorized(BAD_TOKEN.into())),
     }
 }

@@ -99,6 +99,7 @@ async fn logout(state: &SharedState, caller: Result<Caller, ApiError>) -> Result
         return Err(ApiError::Unauthorized(crate::auth::NO_TOKEN.into()));
     };
     state.store.revoke_token(&token_hash).await?;
+    state.hub.tokens_revoked(vec![token_hash]);
     Ok(Detail::new("Logged out."))
 }
 
@@ -108,13 +109,17 @@ async fn logout(state: &SharedState, caller: Result<Caller, ApiError>) -> Result
     request_body = PasswordRequest,
     responses((status = 200, body = Detail), (status = 401, body = Detail), (status = 422, body = Detail)))]
 async fn set_password(state: &SharedState, caller: Result<Caller, ApiError>, body: &[u8]) -> Result<Detail, ApiError> {
-    let Caller::User { user_id, token_hash } = caller? else {
+    let Caller::User {
+        user_id, token_hash, ..
+    } = caller?
+    else {
         return Err(ApiError::Unauthorized(crate::auth::NO_TOKEN.into()));
     };
     let request: PasswordRequest = json_body(body)?;
     passwords::check_new(&request.password).map_err(ApiError::Invalid)?;
     let hash = passwords::hash(request.password).await.map_err(ApiError::internal)?;
-    state.store.set_password(&user_id, &hash, &token_hash).await?;
+    let revoked = state.store.set_password(&user_id, &hash, &token_hash).await?;
+    state.hub.tokens_revoked(revoked);
     Ok(Detail::new("Password set. Other sessions were logged out."))
 }
 

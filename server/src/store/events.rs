@@ -41,6 +41,9 @@ pub enum SignalKind {
     CancelRun,
     /// Events may have been lost (the listener reconnected): every session should reload.
     Resync,
+    /// `frame` is a JSON array of token hashes just revoked (a logout, a password change):
+    /// sessions opened with them close. `chat_id` is empty.
+    TokensRevoked,
 }
 
 /// One message on the bus.

@@ -42,7 +42,7 @@ pub use lean::{StoredMessage, VersionMeta};
 pub use models::ModelRecord;
 pub use owners::Resource;
 pub use runs::RunLease;
-pub use tokens::Credentials;
+pub use tokens::{Credentials, LiveToken};
 pub use users::UserOverview;
 pub use versions::VersionRecord;
 

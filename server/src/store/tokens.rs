@@ -3,6 +3,14 @@
 use super::sqlite_writer::NewToken;
 use super::{Store, StoreResult, found, now_iso};
 
+/// A token that is neither revoked nor expired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveToken {
+    pub user_id: String,
+    /// When it stops working, as `now_iso` writes times; a WebSocket opened with it closes then.
+    pub expires_at: String,
+}
+
 /// What login needs to know about an account.
 #[derive(Debug, Clone)]
 pub struct Credentials {
@@ -22,8 +30,8 @@ impl Store {
     }
 
     /// Sets the password and, in the same transaction, revokes every other token of the user:
-    /// a password change logs out the other sessions.
-    pub async fn set_password(&self, user_id: &str, password_hash: &str, keep_token: &str) -> StoreResult<()> {
+    /// a password change logs out the other sessions. Returns the revoked tokens' hashes.
+    pub async fn set_password(&self, user_id: &str, password_hash: &str, keep_token: &str) -> StoreResult<Vec<String>> {
         let mut tx = self.begin().await?;
         let updated = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(password_hash)
@@ -32,13 +40,14 @@ impl Store {
             .await?
             .rows_affected();
         found((updated > 0).then_some(()), "User")?;
-        sqlx::query("DELETE FROM auth_tokens WHERE user_id = $1 AND token_hash <> $2")
-            .bind(user_id)
-            .bind(keep_token)
-            .execute(&mut *tx)
-            .await?;
+        let revoked =
+            sqlx::query_scalar("DELETE FROM auth_tokens WHERE user_id = $1 AND token_hash <> $2 RETURNING token_hash")
+                .bind(user_id)
+                .bind(keep_token)
+                .fetch_all(&mut *tx)
+                .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(revoked)
     }
 
     /// Records a new token: one statement, on the login hot path (expired tokens are
@@ -72,15 +81,15 @@ impl Store {
         Ok(purged)
     }
 
-    /// The user a live token belongs to; `None` for an unknown, revoked or expired token.
-    pub async fn token_user(&self, token_hash: &str) -> StoreResult<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT user_id FROM auth_tokens WHERE token_hash = $1 AND expires_at > $2")
+    /// The token's user and expiry; `None` for an unknown, revoked or expired token.
+    pub async fn token_user(&self, token_hash: &str) -> StoreResult<Option<LiveToken>> {
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT user_id, expires_at FROM auth_tokens WHERE token_hash = $1 AND expires_at > $2")
                 .bind(token_hash)
                 .bind(now_iso())
                 .fetch_optional(&self.pool)
-                .await?,
-        )
+                .await?;
+        Ok(row.map(|(user_id, expires_at)| LiveToken { user_id, expires_at }))
     }
 
     pub async fn revoke_token(&self, token_hash: &str) -> StoreResult<()> {

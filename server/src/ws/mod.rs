@@ -181,9 +181,28 @@ async fn session(
         }
     };
     // Join before building the payload so that no event between the two is missed.
-    let membership = state
-        .hub
-        .join(&session.chat_id, session.wants_events.clone(), session.queue.clone());
+    let token_hash = match &caller {
+        Caller::User { token_hash, .. } => Some(token_hash.clone()),
+        Caller::Anonymous => None,
+    };
+    let membership = state.hub.join(
+        &session.chat_id,
+        session.wants_events.clone(),
+        session.queue.clone(),
+        token_hash.clone(),
+    );
+    // A logout between the handshake's token check and joining had no session to close:
+    // look again now that a later one would find this session.
+    if let Some(token_hash) = &token_hash {
+        let live = state.store.token_user(token_hash).await;
+        if !matches!(live, Ok(Some(_))) {
+            session.send_error(crate::auth::BAD_TOKEN).await;
+            let _ = session.queue.send(Outgoing::Close("logged out")).await;
+            drop((membership, session));
+            let _ = writer.await;
+            return;
+        }
+    }
     let started = Instant::now();
     match payload::initial_payload(&state.store, &state.payload_cache, &chat, kind).await {
         Ok(initial) => {
@@ -197,20 +216,55 @@ async fn session(
         }
     }
 
-    read_frames(&session, &mut stream).await;
+    read_frames(&session, &mut stream, token_expiry(&caller)).await;
     drop(membership);
     drop(session);
     let _ = writer.await;
 }
 
-/// Handles client frames until the client leaves, goes silent or the chat is deleted.
-async fn read_frames(session: &Session, stream: &mut futures_util::stream::SplitStream<Socket>) {
+/// The error frame a session gets before it closes at its token's expiry.
+const TOKEN_EXPIRED: &str = "The token expired; log in again.";
+
+/// When the caller's token expires, as an instant of the runtime's clock; `None` without a
+/// token (or with an expiry that does not parse, which `now_iso_after` never writes).
+fn token_expiry(caller: &Caller) -> Option<Instant> {
+    let Caller::User { expires_at, .. } = caller else {
+        return None;
+    };
+    let at = chrono::NaiveDateTime::parse_from_str(expires_at, "%Y-%m-%dT%H:%M:%S%.f")
+        .inspect_err(|error| tracing::warn!(%error, expires_at, "unreadable token expiry"))
+        .ok()?
+        .and_utc();
+    let left = (at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
+    Some(Instant::now() + left)
+}
+
+/// Handles client frames until the client leaves, goes silent, the chat is deleted or the
+/// token expires (a revoked token's session is closed by the hub).
+async fn read_frames(
+    session: &Session,
+    stream: &mut futures_util::stream::SplitStream<Socket>,
+    token_expiry: Option<Instant>,
+) {
     let max_frame = session.state.settings.max_frame_bytes;
     let mut last_seen = Instant::now();
     let mut idle_check = interval(PING_EVERY);
+    // One timer for the session's life, not one per frame.
+    let expired = async move {
+        match token_expiry {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    let mut expired = std::pin::pin!(expired);
     loop {
         let frame = tokio::select! {
             frame = stream.next() => frame,
+            () = &mut expired => {
+                session.send_error(TOKEN_EXPIRED).await;
+                let _ = session.queue.send(Outgoing::Close("token expired")).await;
+                return;
+            }
             _ = idle_check.tick() => {
                 if last_seen.elapsed() > IDLE_LIMIT {
                     tracing::debug!(chat_id = %session.chat_id, "closing a silent client");
