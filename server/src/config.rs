@@ -1,6 +1,6 @@
 //! Server settings, from the command line or the environment (clap derive + env).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -62,6 +62,10 @@ pub struct ServerArgs {
     /// Lifetime of a login token, in days (1 to 3650).
     #[arg(long, env = "KAFKA_TOKEN_TTL_DAYS", default_value_t = 30)]
     pub token_ttl_days: u64,
+    /// Reverse proxies whose `X-Forwarded-For` names the client for the login throttle
+    /// (addresses, comma-separated). From any other peer the header is ignored.
+    #[arg(long = "trusted-proxy", env = "KAFKA_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 /// Resolved settings the server runs with.
@@ -76,6 +80,8 @@ pub struct Settings {
     pub llm_timeout: Duration,
     pub auth: AuthMode,
     pub token_ttl: Duration,
+    /// Peers whose `X-Forwarded-For` is believed (see `auth::client_address`).
+    pub trusted_proxies: Vec<IpAddr>,
     /// Seals model keys at rest when `KAFKA_SECRET_KEY` is set.
     pub sealer: Sealer,
 }
@@ -94,6 +100,7 @@ impl Settings {
             llm_timeout: Duration::from_secs(120),
             auth: AuthMode::Open,
             token_ttl: Duration::from_secs(30 * DAY_SECS),
+            trusted_proxies: Vec::new(),
             sealer: Sealer::default(),
         }
     }
@@ -117,6 +124,7 @@ impl ServerArgs {
             llm_timeout: Duration::from_secs(self.llm_timeout_secs),
             auth: self.auth_mode()?,
             token_ttl: Duration::from_secs(self.token_ttl_days.clamp(1, 3650) * DAY_SECS),
+            trusted_proxies: self.trusted_proxies.clone(),
             sealer: Sealer::new(std::env::var(SECRET_KEY_ENV).ok().as_deref()),
         })
     }

@@ -615,6 +615,65 @@ async fn websockets_end_with_their_token() {
     }
 }
 
+/// Five accounts with passwords, then 20 failed logins spread over them (four each, below the
+/// per-account limit), each with the `X-Forwarded-For` that `forwarded(i)` gives; then whether
+/// the first account's right password is refused from a new forwarded address.
+async fn sprayed_then_blocked(server: &TestServer, forwarded: impl Fn(usize) -> String) -> StatusCode {
+    let emails: Vec<String> = (0..5).map(|i| format!("spray{i}@example.com")).collect();
+    for email in &emails {
+        let (_, token, _) = login_token(server, email).await;
+        let set = server
+            .http
+            .post(server.url("/auth/password"))
+            .bearer_auth(&token)
+            .json(&json!({"password": "the right one"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(set.status(), 200);
+    }
+    let attempt = |email: &str, password: &str, from: String| {
+        server
+            .http
+            .post(server.url("/auth/login"))
+            .header("X-Forwarded-For", from)
+            .json(&json!({"email": email, "password": password}))
+            .send()
+    };
+    for i in 0..20 {
+        let response = attempt(&emails[i % 5], "guess", forwarded(i)).await.unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    attempt(&emails[0], "the right one", "198.51.100.200".into())
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn the_address_throttle_believes_forwarded_for_only_from_trusted_proxies() {
+    // Behind a trusted proxy each client has its own bucket: one spraying address is
+    // blocked, another client is not.
+    let behind_proxy = TestServer::start_with(|s| s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
+    let status = sprayed_then_blocked(&behind_proxy, |_| "203.0.113.9".into()).await;
+    assert_eq!(status, 200);
+    let blocked = behind_proxy
+        .http
+        .post(behind_proxy.url("/auth/login"))
+        .header("X-Forwarded-For", "203.0.113.9")
+        .json(&json!({"email": "spray0@example.com", "password": "the right one"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(blocked.status(), 429);
+
+    // From an untrusted peer the header is ignored: a new address on every attempt does not
+    // escape the peer's bucket.
+    let direct = TestServer::start().await;
+    let status = sprayed_then_blocked(&direct, |i| format!("203.0.113.{i}")).await;
+    assert_eq!(status, 429);
+}
+
 #[tokio::test]
 async fn failed_logins_are_throttled_per_account() {
     let server = TestServer::start().await;

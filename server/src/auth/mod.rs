@@ -6,6 +6,7 @@
 //! both modes, and with a token every named resource must be the token user's own — others'
 //! resources answer 404 exactly like missing ones, so existence is not revealed.
 
+pub mod client_address;
 pub mod passwords;
 pub mod throttle;
 pub mod tokens;

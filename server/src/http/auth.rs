@@ -1,15 +1,17 @@
 //! `/auth`: log in by email (the brief's style) or email and password, receiving a bearer
 //! token; log out (revoke it); set a password.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
 use email_address::EmailAddress;
 use kafka_protocol::rest::{Detail, LoginRequest, LoginResponse, PasswordRequest};
 use warp::Filter;
+use warp::http::HeaderMap;
 use warp::reply::Response;
 
 use super::{caller, json_body, reply, with_state};
+use crate::auth::client_address::client_address;
 use crate::auth::{Caller, passwords, tokens};
 use crate::error::ApiError;
 use crate::state::SharedState;
@@ -25,10 +27,17 @@ pub fn routes(state: SharedState) -> impl Filter<Extract = (Response,), Error = 
         .and(warp::post())
         .and(with_state(state.clone()))
         .and(warp::addr::remote())
+        .and(warp::header::headers_cloned())
         .and(warp::body::content_length_limit(MAX_AUTH_BODY))
         .and(warp::body::bytes())
         .then(
-            |state: SharedState, address: Option<SocketAddr>, body: Bytes| async move {
+            |state: SharedState, peer: Option<SocketAddr>, headers: HeaderMap, body: Bytes| async move {
+                let forwarded: Vec<&str> = headers
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .filter_map(|value| value.to_str().ok())
+                    .collect();
+                let address = client_address(peer.map(|p| p.ip()), &forwarded, &state.settings.trusted_proxies);
                 reply(login(&state, address, &body).await)
             },
         );
@@ -55,10 +64,9 @@ pub fn routes(state: SharedState) -> impl Filter<Extract = (Response,), Error = 
     request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, body = Detail),
         (status = 422, body = Detail), (status = 429, body = Detail)))]
-async fn login(state: &SharedState, address: Option<SocketAddr>, body: &[u8]) -> Result<LoginResponse, ApiError> {
+async fn login(state: &SharedState, address: Option<IpAddr>, body: &[u8]) -> Result<LoginResponse, ApiError> {
     let request: LoginRequest = json_body(body)?;
     let email = normalize_email(&request.email)?;
-    let address = address.map(|a| a.ip());
     state
         .throttle
         .check(&email, address)
