@@ -48,6 +48,19 @@ async fn login_token(server: &TestServer, email: &str) -> (String, String, Strin
     )
 }
 
+/// Sets the password of `token`'s account; the response status.
+async fn set_password(server: &TestServer, token: &str, password: &str) -> StatusCode {
+    server
+        .http
+        .post(server.url("/auth/password"))
+        .bearer_auth(token)
+        .json(&json!({ "password": password }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 fn with_token(request: RequestBuilder, token: Option<&str>) -> RequestBuilder {
     match token {
         Some(token) => request.bearer_auth(token),
@@ -581,25 +594,20 @@ async fn websockets_end_with_their_token() {
             ws
         }
     };
-    let post = |path: &str, token: &str| server.http.post(server.url(path)).bearer_auth(token);
 
     // A logout ends the sockets of that token only.
     let (_, token_b, _) = login_token(&server, "sockets@example.com").await;
     let mut by_a = open(token_a.clone()).await;
     let mut by_b = open(token_b.clone()).await;
-    assert_eq!(post("/auth/logout", &token_b).send().await.unwrap().status(), 200);
+    let logout = server.http.post(server.url("/auth/logout")).bearer_auth(&token_b);
+    assert_eq!(logout.send().await.unwrap().status(), 200);
     ends_with(&mut by_b, kafka_server::hub::LOGGED_OUT).await;
     echoes(&mut by_a, "still here").await;
 
     // A password change ends the sockets of every other token of the account.
     let (_, token_c, _) = login_token(&server, "sockets@example.com").await;
     let mut by_c = open(token_c.clone()).await;
-    let changed = post("/auth/password", &token_c)
-        .json(&json!({"password": "a long passphrase"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(changed.status(), 200);
+    assert_eq!(set_password(&server, &token_c, "a long passphrase").await, 200);
     ends_with(&mut by_a, kafka_server::hub::LOGGED_OUT).await;
     echoes(&mut by_c, "mine still works").await;
 
@@ -622,15 +630,7 @@ async fn sprayed_then_blocked(server: &TestServer, forwarded: impl Fn(usize) -> 
     let emails: Vec<String> = (0..5).map(|i| format!("spray{i}@example.com")).collect();
     for email in &emails {
         let (_, token, _) = login_token(server, email).await;
-        let set = server
-            .http
-            .post(server.url("/auth/password"))
-            .bearer_auth(&token)
-            .json(&json!({"password": "the right one"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(set.status(), 200);
+        assert_eq!(set_password(server, &token, "the right one").await, 200);
     }
     let attempt = |email: &str, password: &str, from: String| {
         server
@@ -678,15 +678,7 @@ async fn the_address_throttle_believes_forwarded_for_only_from_trusted_proxies()
 async fn failed_logins_are_throttled_per_account() {
     let server = TestServer::start().await;
     let (_, token, _) = login_token(&server, "target@example.com").await;
-    let response = server
-        .http
-        .post(server.url("/auth/password"))
-        .bearer_auth(&token)
-        .json(&json!({"password": "the right one"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(set_password(&server, &token, "the right one").await, 200);
     for _ in 0..5 {
         let response = login(&server, json!({"email": "target@example.com", "password": "guess"})).await;
         assert_eq!(response.status(), 401);
