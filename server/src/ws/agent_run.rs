@@ -4,6 +4,7 @@
 //!
 //! One run per chat at a time: a second `new_message` meanwhile is refused with an error.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use kafka_protocol::ws::{AgentResponse, BasedFileContent, ChatEvent, ErrorFrame, Message, NewMessage, ServerAction};
@@ -117,16 +118,24 @@ impl Run {
         for message in &saved {
             self.state.hub.publish(&self.chat_id, message_added(message));
         }
-        let conversation = store.conversation(&self.chat_id).await?;
-        let files = store.chat_files(&self.chat_id).await?;
-        let mut based = Vec::new();
-        for file in files.iter().filter(|f| f.kind == FileKind::Based) {
-            let latest = store.latest_version(&file.id).await?;
-            based.push(BasedFile {
-                name: file.filename.clone(),
-                content: latest.content,
-            });
-        }
+        // Three independent reads, side by side on the read pool; the newest version of every
+        // file in one query (a query per file made this grow with the chat's files).
+        let (conversation, files, latest) = tokio::try_join!(
+            store.conversation(&self.chat_id),
+            store.chat_files(&self.chat_id),
+            store.latest_chat_versions(&self.chat_id),
+        )?;
+        let mut latest: HashMap<String, String> = latest.into_iter().map(|v| (v.file_id, v.content)).collect();
+        let based: Vec<BasedFile> = files
+            .iter()
+            .filter(|f| f.kind == FileKind::Based)
+            .filter_map(|file| {
+                Some(BasedFile {
+                    name: file.filename.clone(),
+                    content: latest.remove(&file.id)?,
+                })
+            })
+            .collect();
         let selected_name = request.selected_filename.as_deref().filter(|n| !n.is_empty());
         let (selected, other_based): (Vec<BasedFile>, Vec<BasedFile>) =
             based.into_iter().partition(|f| Some(f.name.as_str()) == selected_name);
