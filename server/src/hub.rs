@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use kafka_protocol::ws::ChatEvent;
+use kafka_protocol::ws::{ChatEvent, ErrorFrame};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -243,16 +243,22 @@ impl Hub {
     /// Closes every session opened with one of `token_hashes` (a scan of all sessions: a
     /// logout is rare beside the events this map is keyed for).
     fn close_token_sessions(&self, token_hashes: &[String]) {
-        let revoked = |s: &Subscriber| s.token_hash.as_ref().is_some_and(|hash| token_hashes.contains(hash));
-        let why: Arc<str> = serde_json::json!({ "error": LOGGED_OUT }).to_string().into();
+        let why = ErrorFrame {
+            error: LOGGED_OUT.into(),
+        };
+        let why: Arc<str> = match serde_json::to_string(&why) {
+            Ok(text) => text.into(),
+            Err(error) => return tracing::error!(%error, "unserializable frame"),
+        };
         let mut chats = self.lock_chats();
         for subscribers in chats.values_mut() {
             subscribers.retain(|s| {
-                if revoked(s) {
+                let revoked = s.token_hash.as_ref().is_some_and(|hash| token_hashes.contains(hash));
+                if revoked {
                     let _ = s.queue.try_send(Outgoing::Text(why.clone()));
                     let _ = s.queue.try_send(Outgoing::Close("logged out"));
                 }
-                !revoked(s)
+                !revoked
             });
         }
         chats.retain(|_, subscribers| !subscribers.is_empty());

@@ -474,21 +474,13 @@ async fn passwords_logout_and_expiry() {
     })
     .await;
     let (_, token, _) = login_token(&server, "pw@example.com").await;
-    let set = |token: &str, password: &str| {
-        server
-            .http
-            .post(server.url("/auth/password"))
-            .bearer_auth(token)
-            .json(&json!({ "password": password }))
-            .send()
-    };
-    assert_eq!(set(&token, "short").await.unwrap().status(), 422);
+    assert_eq!(set_password(&server, &token, "short").await, 422);
     let other_session = login(&server, json!({"email": "pw@example.com"}))
         .await
         .json::<Value>()
         .await
         .unwrap();
-    assert_eq!(set(&token, "a long passphrase").await.unwrap().status(), 200);
+    assert_eq!(set_password(&server, &token, "a long passphrase").await, 200);
     // Setting a password logged out the other session, not this one.
     let probe = |token: String| {
         server

@@ -172,13 +172,7 @@ async fn session(
     };
     let chat = match chat {
         Ok(chat) => chat,
-        Err(error) => {
-            session.send_error(error.to_string()).await;
-            let _ = session.queue.send(Outgoing::Close("unknown chat")).await;
-            drop(session);
-            let _ = writer.await;
-            return;
-        }
+        Err(error) => return refuse(session, writer, error.to_string(), "unknown chat").await,
     };
     // Join before building the payload so that no event between the two is missed.
     let token_hash = match &caller {
@@ -194,13 +188,17 @@ async fn session(
     // A logout between the handshake's token check and joining had no session to close:
     // look again now that a later one would find this session.
     if let Some(token_hash) = &token_hash {
-        let live = state.store.token_user(token_hash).await;
-        if !matches!(live, Ok(Some(_))) {
-            session.send_error(crate::auth::BAD_TOKEN).await;
-            let _ = session.queue.send(Outgoing::Close("logged out")).await;
-            drop((membership, session));
-            let _ = writer.await;
-            return;
+        let why = match state.store.token_user(token_hash).await {
+            Ok(Some(_)) => None,
+            Ok(None) => Some(crate::auth::BAD_TOKEN.to_owned()),
+            Err(error) => {
+                tracing::error!(%error, "checking a websocket's token");
+                Some("Internal error; reconnect.".to_owned())
+            }
+        };
+        if let Some(why) = why {
+            drop(membership);
+            return refuse(session, writer, why, "token refused").await;
         }
     }
     let started = Instant::now();
@@ -237,6 +235,15 @@ fn token_expiry(caller: &Caller) -> Option<Instant> {
         .and_utc();
     let left = (at - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
     Some(Instant::now() + left)
+}
+
+/// Ends a session before it starts: says why, closes the socket, and waits for the writer
+/// to send both.
+async fn refuse(session: Session, writer: tokio::task::JoinHandle<()>, error: String, reason: &'static str) {
+    session.send_error(error).await;
+    let _ = session.queue.send(Outgoing::Close(reason)).await;
+    drop(session);
+    let _ = writer.await;
 }
 
 /// Handles client frames until the client leaves, goes silent, the chat is deleted or the
