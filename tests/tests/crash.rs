@@ -91,6 +91,12 @@ async fn sigkill_mid_session_loses_nothing_acknowledged() {
     ws.send_json(&json!({"action": "upload_file", "filename": "kept.based", "file_data": data}))
         .await;
     assert_eq!(ws.recv_json().await["action"], "file_uploaded");
+    // Echoes answered from the append journal (SQLite) before they are copied into the table:
+    // the kill comes right after the last answer, most likely before the copy.
+    for i in 20..40 {
+        ws.send_text(&format!("message {i}")).await;
+        assert_eq!(ws.recv_text().await, format!("Echo: message {i}"));
+    }
 
     // SIGKILL: no shutdown code runs.
     server.child.start_kill().unwrap();
@@ -102,11 +108,13 @@ async fn sigkill_mid_session_loses_nothing_acknowledged() {
     let payload = ws.recv_initial().await;
     assert_eq!(
         payload.conversation.len(),
-        41,
-        "20 echoes (2 entries each) and the upload"
+        81,
+        "40 echoes (2 entries each) and the upload"
     );
     assert_eq!(payload.conversation[38].content, "message 19");
     assert_eq!(payload.conversation[39].content, "Echo: message 19");
+    assert_eq!(payload.conversation[79].content, "message 39");
+    assert_eq!(payload.conversation[80].content, "Echo: message 39");
     assert_eq!(payload.chat_files_based.len(), 1);
     assert_eq!(payload.chat_files_based[0].latest_content, "say(\"hi\")\n");
 }

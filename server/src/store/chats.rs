@@ -34,6 +34,7 @@ impl Store {
     }
 
     pub async fn chat(&self, chat_id: &str) -> StoreResult<ChatRecord> {
+        self.settle().await?;
         let row = sqlx::query("SELECT id, name, last_updated, user_id, workspace_id FROM chats WHERE id = $1")
             .bind(chat_id)
             .fetch_optional(&self.pool)

@@ -71,8 +71,10 @@ pub(super) async fn append(tx: &mut Tx, chat_id: &str, message: &MessageRecord) 
 }
 
 impl Store {
-    /// Saves the messages in one transaction, in order; returns them with their `seq` once
-    /// committed. Appends of concurrent sessions share transactions (see `sqlite_writer`).
+    /// Saves the messages together, in order; returns them with their `seq` once durable. On
+    /// SQLite they are journaled with the appends of concurrent sessions in one write and
+    /// copied into the table before anyone reads it (see `sqlite_writer`); on PostgreSQL
+    /// they are committed in one transaction.
     pub async fn append_messages(&self, chat_id: &str, messages: &[MessageRecord]) -> StoreResult<Vec<MessageRecord>> {
         if messages.is_empty() {
             return Ok(Vec::new());
@@ -91,6 +93,7 @@ impl Store {
 
     /// The chat's whole conversation, in order.
     pub async fn conversation(&self, chat_id: &str) -> StoreResult<Vec<MessageRecord>> {
+        self.settle().await?;
         let rows =
             sqlx::query("SELECT seq, role, type, content FROM chat_conversations WHERE chat_id = $1 ORDER BY seq")
                 .bind(chat_id)

@@ -142,6 +142,7 @@ impl Store {
         chat: &ChatRecord,
         uploads: &[(NewChatFile, Option<MessageRecord>)],
     ) -> StoreResult<Vec<ChatUpload>> {
+        let _hold = self.hold_chat(&chat.id).await?;
         let mut tx = self.begin().await?;
         conversation::lock_chat(&mut tx, &chat.id).await?;
         let mut results = Vec::with_capacity(uploads.len());
@@ -204,6 +205,7 @@ impl Store {
         file_id: &str,
         make_message: impl FnOnce(&ChatFileRecord) -> MessageRecord,
     ) -> StoreResult<(ChatFileRecord, MessageRecord)> {
+        let _hold = self.hold_chat(chat_id).await?;
         let mut tx = self.begin().await?;
         conversation::lock_chat(&mut tx, chat_id).await?;
         let row = sqlx::query(

@@ -108,6 +108,7 @@ impl Store {
 
     /// The entries after `after_seq` (all: 0), in order, as stored.
     pub async fn conversation_after(&self, chat_id: &str, after_seq: i64) -> StoreResult<Vec<StoredMessage>> {
+        self.settle().await?;
         let rows = sqlx::query(
             "SELECT seq, role, type, content FROM chat_conversations WHERE chat_id = $1 AND seq > $2 ORDER BY seq",
         )
@@ -125,6 +126,7 @@ impl Store {
         before_seq: Option<i64>,
         limit: u32,
     ) -> StoreResult<Vec<StoredMessage>> {
+        self.settle().await?;
         let rows = sqlx::query(
             "SELECT seq, role, type, content FROM chat_conversations WHERE chat_id = $1 AND seq < $2
              ORDER BY seq DESC LIMIT $3",

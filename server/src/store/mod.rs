@@ -7,10 +7,12 @@
 //! database is in use: live chat events (`events`) and the one-agent-run-per-chat lock
 //! (`runs`) live here too, in-process on SQLite and shared through PostgreSQL otherwise.
 
+mod append_journal;
 mod chats;
 mod conversation;
 mod events;
 mod files;
+mod journal_copier;
 mod lean;
 mod models;
 mod owners;
@@ -107,8 +109,8 @@ pub struct Store {
     /// racing for the file's lock and sleeping in its busy handler (milliseconds each time).
     /// On PostgreSQL the pool itself.
     writer: AnyPool,
-    /// Conversation appends and login tokens from all sessions, committed in batches on a
-    /// thread of their own (SQLite; `None` on PostgreSQL).
+    /// Conversation appends (journaled, then copied into the table) and login tokens from all
+    /// sessions, on a thread of their own (SQLite; `None` on PostgreSQL).
     batched: Option<sqlite_writer::SqliteWriter>,
     /// User IDs by email, for logins.
     known_users: Arc<KnownUsers>,
@@ -189,6 +191,27 @@ impl Store {
         self
     }
 
+    /// Waits until every chat message answered so far is in the conversation table (SQLite
+    /// acknowledges appends from its journal first; see `sqlite_writer`). Every read of the
+    /// conversation or of a chat's `last_updated` starts here.
+    async fn settle(&self) -> StoreResult<()> {
+        match &self.batched {
+            Some(batched) => batched.settle().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Taken before a transaction that numbers a conversation entry of the chat, held until
+    /// it ends: brings the chat's journaled appends into the table and holds new ones back,
+    /// so the transaction's `MAX(seq) + 1` follows all of them. `None` on PostgreSQL, where
+    /// appends go straight to the table under the chat's row lock.
+    async fn hold_chat(&self, chat_id: &str) -> StoreResult<Option<sqlite_writer::ChatHold>> {
+        match &self.batched {
+            Some(batched) => Ok(Some(batched.hold(chat_id).await?)),
+            None => Ok(None),
+        }
+    }
+
     async fn begin(&self) -> StoreResult<Tx> {
         Ok(match self.backend {
             // IMMEDIATE takes the write lock at BEGIN: a deferred transaction that reads, then
@@ -204,18 +227,33 @@ impl Store {
     /// (`PRAGMA foreign_key_check`); PostgreSQL enforces every validated constraint on each
     /// write, so a violation can only hide behind a constraint that is not validated.
     pub async fn foreign_key_violations(&self) -> StoreResult<usize> {
-        match self.backend {
-            Backend::Sqlite => Ok(sqlx::query("PRAGMA foreign_key_check")
-                .fetch_all(&self.pool)
-                .await?
-                .len()),
-            Backend::Postgres => {
-                let unchecked: i64 =
-                    sqlx::query_scalar("SELECT COUNT(*) FROM pg_constraint WHERE contype = 'f' AND NOT convalidated")
-                        .fetch_one(&self.pool)
-                        .await?;
-                Ok(unchecked as usize)
-            }
+        self.settle().await?;
+        count_foreign_key_violations(self.backend, &self.pool).await
+    }
+}
+
+/// Foreign-key violations (see `Store::foreign_key_violations`) in the database at `url`, read
+/// beside the server that uses it: a second `Store` on a server's SQLite file is refused (see
+/// `append_journal`). What that server has journaled but not yet copied into the table cannot
+/// violate a key: the copy skips entries whose chat is gone.
+pub async fn foreign_key_violations_at(url: &str) -> StoreResult<usize> {
+    sqlx::any::install_default_drivers();
+    let backend = Backend::of_url(url)?;
+    let pool = AnyPoolOptions::new().max_connections(1).connect(url).await?;
+    let violations = count_foreign_key_violations(backend, &pool).await;
+    pool.close().await;
+    violations
+}
+
+async fn count_foreign_key_violations(backend: Backend, pool: &AnyPool) -> StoreResult<usize> {
+    match backend {
+        Backend::Sqlite => Ok(sqlx::query("PRAGMA foreign_key_check").fetch_all(pool).await?.len()),
+        Backend::Postgres => {
+            let unchecked: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM pg_constraint WHERE contype = 'f' AND NOT convalidated")
+                    .fetch_one(pool)
+                    .await?;
+            Ok(unchecked as usize)
         }
     }
 }

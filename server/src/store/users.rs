@@ -73,6 +73,7 @@ impl Store {
     /// Everything a user owns, as `/auth/login` returns it: one query, whatever the size
     /// (each round trip to the database costs more than the rows it carries).
     pub async fn user_overview(&self, user_id: &str) -> StoreResult<UserOverview> {
+        self.settle().await?;
         // (The casts make PostgreSQL type the union's number columns BIGINT, as Rust reads them.)
         // `part` says which table a row comes from: 0 the user, 1 workspaces, 2 files, 3 chats,
         // 4 models. Each part keeps the order the brief's clients see: creation order, and

@@ -101,6 +101,7 @@ impl Store {
         content: &str,
         make_message: impl FnOnce(&VersionRecord) -> MessageRecord,
     ) -> StoreResult<(VersionRecord, MessageRecord)> {
+        let _hold = self.hold_chat(chat_id).await?;
         let mut tx = self.begin().await?;
         conversation::lock_chat(&mut tx, chat_id).await?;
         // The file's row is locked too: a concurrent delete waits, or is seen as gone here.
@@ -128,6 +129,7 @@ impl Store {
         content: &str,
         message: &MessageRecord,
     ) -> StoreResult<(VersionRecord, MessageRecord)> {
+        let _hold = self.hold_chat(chat_id).await?;
         let mut tx = self.begin().await?;
         conversation::lock_chat(&mut tx, chat_id).await?;
         let file = NewChatFile {

@@ -5,7 +5,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use kafka_server::store::Store;
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
@@ -47,8 +46,10 @@ impl Target {
         let Some(url) = &self.database_url else {
             return Ok(None);
         };
-        let store = Store::connect(url).await.context("open the server's database")?;
-        Ok(Some(store.foreign_key_violations().await?))
+        let violations = kafka_server::store::foreign_key_violations_at(url)
+            .await
+            .context("check the server's database")?;
+        Ok(Some(violations))
     }
 }
 
