@@ -88,12 +88,11 @@ async fn login(state: &SharedState, address: Option<IpAddr>, body: &[u8]) -> Res
     state.throttle.record_success(&email);
     let token = tokens::new_token();
     let expires_at = now_iso_after(state.settings.token_ttl);
-    // The token's commit and the overview's read do not depend on each other: side by side.
     let token_hash = tokens::token_hash(&token);
-    let ((), mut overview) = tokio::try_join!(
-        state.store.create_token(&user_id, &token_hash, &expires_at),
-        state.store.user_overview(&user_id),
-    )?;
+    let mut overview = state
+        .store
+        .create_token_with_overview(&user_id, &token_hash, &expires_at)
+        .await?;
     overview.token = Some(token);
     overview.token_expires_at = Some(expires_at);
     Ok(overview)

@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::append_journal::{Journal, JournalEntry};
 use super::conversation::MessageRecord;
 use super::journal_copier::{self, Handover, Progress, Waiter};
+use super::users::{OVERVIEW, OverviewRow};
 use super::{StoreError, StoreResult, now_iso};
 
 /// Most jobs handled in one go: a bound on how long the first of them waits.
@@ -75,6 +76,12 @@ enum Job {
     Token {
         token: NewToken,
         done: Answer<()>,
+    },
+    /// A login's token, then its user's overview read on this connection; `None` when
+    /// journaled entries are not all in the table yet (the caller reads after settling).
+    Login {
+        token: NewToken,
+        done: Answer<Option<Vec<OverviewRow>>>,
     },
     /// Answered once every append answered before is in the table (a reader is waiting).
     Settle {
@@ -161,6 +168,12 @@ impl SqliteWriter {
     pub(super) async fn insert_token(&self, token: NewToken) -> StoreResult<()> {
         let (done, answer) = oneshot::channel();
         self.submit(Job::Token { token, done }, answer).await
+    }
+
+    /// Records a login's token and reads its user's overview (see `Job::Login`).
+    pub(super) async fn token_with_overview(&self, token: NewToken) -> StoreResult<Option<Vec<OverviewRow>>> {
+        let (done, answer) = oneshot::channel();
+        self.submit(Job::Login { token, done }, answer).await
     }
 
     /// Returns once every append answered so far is in the conversation table: call before
@@ -350,7 +363,8 @@ impl Writer {
                     }
                 }
                 Job::Append { .. } => appends.push(job),
-                Job::Token { token, done } => tokens.push((token, done)),
+                Job::Token { token, done } => tokens.push((token, TokenFor::Token(done))),
+                Job::Login { token, done } => tokens.push((token, TokenFor::Login(done))),
                 Job::Settle { done } => {
                     copy = true;
                     waiters.push(done);
@@ -539,29 +553,65 @@ impl Writer {
             .unwrap_or(0)
     }
 
-    /// Commits the tokens in one transaction and answers them. A token that cannot be written
-    /// (no such user) gets its own error; any other failure fails them all.
-    fn commit_tokens(&mut self, tokens: Vec<(NewToken, Answer<()>)>) {
+    /// Commits the tokens in one transaction and answers them (a login with its user's
+    /// overview). A token that cannot be written (no such user) gets its own error; any other
+    /// failure fails them all.
+    fn commit_tokens(&mut self, tokens: Vec<(NewToken, TokenFor)>) {
         if tokens.is_empty() {
             return;
         }
-        match insert_tokens(&mut self.conn, &tokens) {
-            Ok(outcomes) => {
-                for ((_, done), outcome) in tokens.into_iter().zip(outcomes) {
-                    let _ = done.send(outcome);
-                }
-            }
+        let outcomes = match insert_tokens(&mut self.conn, &tokens) {
+            Ok(outcomes) => outcomes,
             Err(error) => {
                 tracing::error!(%error, tokens = tokens.len(), "sqlite token batch failed");
-                for (_, done) in tokens {
-                    let _ = done.send(Err(StoreError::Write(error.to_string())));
+                let error = error.to_string();
+                tokens.iter().map(|_| Err(StoreError::Write(error.clone()))).collect()
+            }
+        };
+        for ((token, waiter), outcome) in tokens.into_iter().zip(outcomes) {
+            match waiter {
+                TokenFor::Token(done) => drop(done.send(outcome)),
+                TokenFor::Login(done) => {
+                    let overview = outcome.and_then(|()| self.overview(&token.user_id));
+                    drop(done.send(overview));
                 }
             }
         }
     }
+
+    /// The user's overview rows, read on this connection; `None` while journaled entries are
+    /// on their way into the table (their chats' `last_updated` would be stale).
+    fn overview(&self, user_id: &str) -> StoreResult<Option<Vec<OverviewRow>>> {
+        if !self.progress.settled() {
+            return Ok(None);
+        }
+        let read = || -> rusqlite::Result<Vec<OverviewRow>> {
+            self.conn
+                .prepare_cached(OVERVIEW)?
+                .query_map([user_id], |row| {
+                    Ok(OverviewRow {
+                        part: row.get("part")?,
+                        id: row.get("id")?,
+                        name: row.get("name")?,
+                        parent: row.get("parent")?,
+                        desc_key: row.get("desc_key")?,
+                        num_versions: row.get("num_versions")?,
+                        base_url: row.get("base_url")?,
+                    })
+                })?
+                .collect()
+        };
+        read().map(Some).map_err(write_error)
+    }
 }
 
-fn insert_tokens(conn: &mut Connection, tokens: &[(NewToken, Answer<()>)]) -> rusqlite::Result<Vec<StoreResult<()>>> {
+/// Who waits for a token's commit.
+enum TokenFor {
+    Token(Answer<()>),
+    Login(Answer<Option<Vec<OverviewRow>>>),
+}
+
+fn insert_tokens(conn: &mut Connection, tokens: &[(NewToken, TokenFor)]) -> rusqlite::Result<Vec<StoreResult<()>>> {
     let now = now_iso();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::with_capacity(tokens.len());
@@ -846,5 +896,46 @@ mod tests {
         assert_eq!(store.foreign_key_violations().await.unwrap(), 0);
         let saved = store.append_messages(&chats[0], &pair("after")).await.unwrap();
         assert_eq!((saved[0].seq, saved[1].seq), (4, 5));
+    }
+
+    #[tokio::test]
+    async fn a_login_sees_its_chats_updated_by_messages_still_in_the_journal() {
+        let (_dir, store, chats) = store_with_chats(1).await;
+        let user = store.login("writer@test.example").await.unwrap();
+        let before = store.chat(&chats[0]).await.unwrap().last_updated.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        store.append_messages(&chats[0], &pair("new")).await.unwrap();
+        // Most likely still journaled (copies run every 20 ms): the login reads after the copy.
+        let overview = store
+            .create_token_with_overview(&user, "hash-1", "2999-01-01T00:00:00.000000")
+            .await
+            .unwrap();
+        let chat = overview
+            .workspaces
+            .iter()
+            .flat_map(|w| &w.chats)
+            .find(|c| c.id == chats[0])
+            .expect("the chat in the overview");
+        assert!(
+            chat.last_updated.as_deref().unwrap() > before.as_str(),
+            "{chat:?} vs {before}"
+        );
+        assert_eq!(
+            store.token_user("hash-1").await.unwrap().map(|t| t.user_id),
+            Some(user.clone())
+        );
+        // And with nothing journaled, from the write thread's own read.
+        let again = store
+            .create_token_with_overview(&user, "hash-2", "2999-01-01T00:00:00.000000")
+            .await
+            .unwrap();
+        assert_eq!(again.workspaces, overview.workspaces);
+        assert_eq!(again.email, "writer@test.example");
+        assert!(
+            store
+                .create_token_with_overview("no-such-user", "hash-3", "2999-01-01T00:00:00.000000")
+                .await
+                .is_err()
+        );
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use kafka_protocol::rest::{ChatSummary, FileSummary, LoginResponse, ModelInfo, WorkspaceSummary};
 use sqlx::Row;
 
+use super::sqlite_writer::NewToken;
 use super::{Store, StoreResult, found, new_id, now_iso};
 
 /// The name of the workspace every new user starts with.
@@ -74,87 +75,139 @@ impl Store {
     /// (each round trip to the database costs more than the rows it carries).
     pub async fn user_overview(&self, user_id: &str) -> StoreResult<UserOverview> {
         self.settle().await?;
-        // (The casts make PostgreSQL type the union's number columns BIGINT, as Rust reads them.)
-        // `part` says which table a row comes from: 0 the user, 1 workspaces, 2 files, 3 chats,
-        // 4 models. Each part keeps the order the brief's clients see: creation order, and
-        // chats by most recent update (`desc_key`).
-        let rows = sqlx::query(
-            "SELECT CAST(0 AS BIGINT) AS part, u.id, u.email AS name, NULL AS parent, NULL AS asc_key,
-                    NULL AS desc_key, CAST(0 AS BIGINT) AS num_versions, NULL AS base_url
-               FROM users u WHERE u.id = $1
-             UNION ALL
-             SELECT 1, w.id, w.name, NULL, w.created_at, NULL, 0, NULL FROM workspaces w WHERE w.owner_id = $1
-             UNION ALL
-             SELECT 2, f.id, f.filename, f.workspace_id, f.created_at, NULL, 0, NULL
-               FROM files f JOIN workspaces w ON w.id = f.workspace_id WHERE w.owner_id = $1
-             UNION ALL
-             SELECT 3, c.id, c.name, c.workspace_id, NULL, c.last_updated,
-                    (SELECT COUNT(*) FROM chat_file_versions v JOIN chat_files cf ON cf.id = v.chat_file_id
-                     WHERE cf.chat_id = c.id), NULL
-               FROM chats c WHERE c.user_id = $1
-             UNION ALL
-             SELECT 4, m.id, m.name, NULL, m.created_at, NULL, 0, m.base_url FROM models m WHERE m.user_id = $1
-             ORDER BY part, asc_key, desc_key DESC, id",
-        )
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(OVERVIEW)
+            .bind(user_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| OverviewRow {
+                part: row.get("part"),
+                id: row.get("id"),
+                name: row.get("name"),
+                parent: row.get("parent"),
+                desc_key: row.get("desc_key"),
+                num_versions: row.get("num_versions"),
+                base_url: row.get("base_url"),
+            })
+            .collect();
+        overview_from_rows(user_id, rows)
+    }
 
-        let mut email = None;
-        let mut workspaces: Vec<WorkspaceSummary> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
-        let mut models = Vec::new();
-        for row in rows {
-            let part: i64 = row.get("part");
-            let id: String = row.get("id");
-            let name: String = row.get("name");
-            let parent = || {
-                index
-                    .get(row.get::<Option<&str>, _>("parent").unwrap_or_default())
-                    .copied()
-            };
-            match part {
-                0 => email = Some(name),
-                1 => {
-                    index.insert(id.clone(), workspaces.len());
-                    workspaces.push(WorkspaceSummary {
-                        id,
-                        name,
-                        files: Vec::new(),
-                        chats: Vec::new(),
-                    });
-                }
-                2 => {
-                    if let Some(i) = parent() {
-                        workspaces[i].files.push(FileSummary { id, filename: name });
-                    }
-                }
-                3 => {
-                    if let Some(i) = parent() {
-                        workspaces[i].chats.push(ChatSummary {
-                            id,
-                            name,
-                            last_updated: row.get("desc_key"),
-                            num_versions: row.get("num_versions"),
-                        });
-                    }
-                }
-                _ => models.push(ModelInfo {
+    /// A login: records its token and reads the user's overview. On SQLite both happen on the
+    /// write thread, whose connection's page cache stays warm across its own commits (a reader
+    /// connection drops its whole cache after every commit of another connection, and sqlx
+    /// hands each row across threads); elsewhere, side by side.
+    pub async fn create_token_with_overview(
+        &self,
+        user_id: &str,
+        token_hash: &str,
+        expires_at: &str,
+    ) -> StoreResult<UserOverview> {
+        let token = NewToken {
+            token_hash: token_hash.to_owned(),
+            user_id: user_id.to_owned(),
+            expires_at: expires_at.to_owned(),
+        };
+        let Some(batched) = &self.batched else {
+            let ((), overview) = tokio::try_join!(
+                self.create_token(user_id, token_hash, expires_at),
+                self.user_overview(user_id)
+            )?;
+            return Ok(overview);
+        };
+        match batched.token_with_overview(token).await? {
+            Some(rows) => overview_from_rows(user_id, rows),
+            // Messages were on their way into the table (chats' `last_updated`): read after them.
+            None => self.user_overview(user_id).await,
+        }
+    }
+}
+
+/// The overview: one row per thing a user owns. The casts make PostgreSQL type the union's
+/// number columns BIGINT, as Rust reads them. `part` says which table a row comes from: 0 the
+/// user, 1 workspaces, 2 files, 3 chats, 4 models. Each part keeps the order the brief's
+/// clients see: creation order, and chats by most recent update (`desc_key`).
+pub(super) const OVERVIEW: &str =
+    "SELECT CAST(0 AS BIGINT) AS part, u.id, u.email AS name, NULL AS parent, NULL AS asc_key,
+        NULL AS desc_key, CAST(0 AS BIGINT) AS num_versions, '' AS base_url
+   FROM users u WHERE u.id = $1
+ UNION ALL
+ SELECT 1, w.id, w.name, NULL, w.created_at, NULL, 0, '' FROM workspaces w WHERE w.owner_id = $1
+ UNION ALL
+ SELECT 2, f.id, f.filename, f.workspace_id, f.created_at, NULL, 0, ''
+   FROM files f JOIN workspaces w ON w.id = f.workspace_id WHERE w.owner_id = $1
+ UNION ALL
+ SELECT 3, c.id, c.name, c.workspace_id, NULL, c.last_updated,
+        (SELECT COUNT(*) FROM chat_file_versions v JOIN chat_files cf ON cf.id = v.chat_file_id
+         WHERE cf.chat_id = c.id), ''
+   FROM chats c WHERE c.user_id = $1
+ UNION ALL
+ SELECT 4, m.id, m.name, NULL, m.created_at, NULL, 0, m.base_url FROM models m WHERE m.user_id = $1
+ ORDER BY part, asc_key, desc_key DESC, id";
+
+/// A row of `OVERVIEW`.
+#[derive(Debug)]
+pub(super) struct OverviewRow {
+    pub part: i64,
+    pub id: String,
+    pub name: String,
+    pub parent: Option<String>,
+    pub desc_key: Option<String>,
+    pub num_versions: i64,
+    /// Empty but for models.
+    pub base_url: String,
+}
+
+/// Nests the overview's rows: files and chats into their workspaces.
+fn overview_from_rows(user_id: &str, rows: Vec<OverviewRow>) -> StoreResult<UserOverview> {
+    let mut email = None;
+    let mut workspaces: Vec<WorkspaceSummary> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut models = Vec::new();
+    for row in rows {
+        let OverviewRow { id, name, .. } = row;
+        let parent = row.parent.as_deref().and_then(|p| index.get(p).copied());
+        match row.part {
+            0 => email = Some(name),
+            1 => {
+                index.insert(id.clone(), workspaces.len());
+                workspaces.push(WorkspaceSummary {
                     id,
                     name,
-                    base_url: row.get("base_url"),
-                    user_id: user_id.to_owned(),
-                }),
+                    files: Vec::new(),
+                    chats: Vec::new(),
+                });
             }
+            2 => {
+                if let Some(i) = parent {
+                    workspaces[i].files.push(FileSummary { id, filename: name });
+                }
+            }
+            3 => {
+                if let Some(i) = parent {
+                    workspaces[i].chats.push(ChatSummary {
+                        id,
+                        name,
+                        last_updated: row.desc_key,
+                        num_versions: row.num_versions,
+                    });
+                }
+            }
+            _ => models.push(ModelInfo {
+                id,
+                name,
+                base_url: row.base_url,
+                user_id: user_id.to_owned(),
+            }),
         }
-        let email = found(email, "User")?;
-        Ok(LoginResponse {
-            user_id: user_id.to_owned(),
-            email,
-            workspaces,
-            models,
-            token: None,
-            token_expires_at: None,
-        })
     }
+    let email = found(email, "User")?;
+    Ok(LoginResponse {
+        user_id: user_id.to_owned(),
+        email,
+        workspaces,
+        models,
+        token: None,
+        token_expires_at: None,
+    })
 }
