@@ -3,7 +3,7 @@
 //! goes on answering appends while a copy runs.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -30,9 +30,14 @@ pub(super) struct Progress {
 }
 
 impl Progress {
+    /// Entries journaled but not yet in the table.
+    pub(super) fn uncopied(&self) -> u64 {
+        let copied = self.copied.load(Ordering::Acquire);
+        self.logged.load(Ordering::Acquire).saturating_sub(copied)
+    }
+
     pub(super) fn settled(&self) -> bool {
-        let logged = self.logged.load(Ordering::Acquire);
-        self.copied.load(Ordering::Acquire) >= logged
+        self.uncopied() == 0
     }
 }
 
@@ -52,7 +57,9 @@ pub(super) struct Handover {
 
 /// Copies the segments a previous run left into the table, then removes them.
 pub(super) fn recover(conn: &mut Connection, segments: Vec<Segment>) -> rusqlite::Result<()> {
-    let entries: Vec<JournalEntry> = segments.iter().flat_map(|s| s.entries.iter().cloned()).collect();
+    let (paths, entries): (Vec<PathBuf>, Vec<Vec<JournalEntry>>) =
+        segments.into_iter().map(|s| (s.path, s.entries)).unzip();
+    let entries: Vec<JournalEntry> = entries.into_iter().flatten().collect();
     if !entries.is_empty() {
         tracing::info!(
             entries = entries.len(),
@@ -60,8 +67,8 @@ pub(super) fn recover(conn: &mut Connection, segments: Vec<Segment>) -> rusqlite
         );
     }
     copy(conn, &entries)?;
-    for segment in segments {
-        remove(&segment.path);
+    for path in paths {
+        remove(&path);
     }
     Ok(())
 }
@@ -184,7 +191,7 @@ fn is_foreign_key(error: &rusqlite::Error) -> bool {
     matches!(error, rusqlite::Error::SqliteFailure(e, _) if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)
 }
 
-fn remove(segment: &PathBuf) {
+fn remove(segment: &Path) {
     if let Err(error) = std::fs::remove_file(segment) {
         // Harmless but for the disk: a later start copies it again, skipping what is there.
         tracing::warn!(%error, path = %segment.display(), "removing a copied journal segment");

@@ -40,8 +40,10 @@ const COPY_AT: usize = 8192;
 /// it journals more (the copier runs at the lowest priority, so on a saturated machine it
 /// falls behind): a bound on memory and on a reader's wait.
 const MAX_UNCOPIED: u64 = 65_536;
-/// How often the thread looks whether the copier has caught up.
+/// How often the thread looks whether the copier has caught up…
 const CATCH_UP_POLL: Duration = Duration::from_millis(1);
+/// …and how long it waits for that before journaling on regardless.
+const CATCH_UP_WAIT: Duration = Duration::from_secs(10);
 /// How often the WAL is copied back into the database (see `checkpoint_while_open`).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// The copier finishes a checkpoint (a pause of a few milliseconds) only once the WAL holds
@@ -72,16 +74,10 @@ enum Job {
         messages: Vec<MessageRecord>,
         done: Answer<Vec<MessageRecord>>,
     },
-    /// A login's token; answered once committed.
+    /// A login's token; answered once committed (see `TokenFor`).
     Token {
         token: NewToken,
-        done: Answer<()>,
-    },
-    /// A login's token, then its user's overview read on this connection; `None` when
-    /// journaled entries are not all in the table yet (the caller reads after settling).
-    Login {
-        token: NewToken,
-        done: Answer<Option<Vec<OverviewRow>>>,
+        done: TokenFor,
     },
     /// Answered once every append answered before is in the table (a reader is waiting).
     Settle {
@@ -109,7 +105,7 @@ pub(super) struct SqliteWriter {
 
 /// While alive, appends to the chat wait (see `SqliteWriter::hold`).
 #[derive(Debug)]
-pub(crate) struct ChatHold {
+pub(super) struct ChatHold {
     chat_id: String,
     jobs: mpsc::UnboundedSender<Job>,
 }
@@ -167,13 +163,15 @@ impl SqliteWriter {
     /// Records a login's token; returns once committed.
     pub(super) async fn insert_token(&self, token: NewToken) -> StoreResult<()> {
         let (done, answer) = oneshot::channel();
+        let done = TokenFor::Token(done);
         self.submit(Job::Token { token, done }, answer).await
     }
 
-    /// Records a login's token and reads its user's overview (see `Job::Login`).
+    /// Records a login's token and reads its user's overview (see `TokenFor::Login`).
     pub(super) async fn token_with_overview(&self, token: NewToken) -> StoreResult<Option<Vec<OverviewRow>>> {
         let (done, answer) = oneshot::channel();
-        self.submit(Job::Login { token, done }, answer).await
+        let done = TokenFor::Login(done);
+        self.submit(Job::Token { token, done }, answer).await
     }
 
     /// Returns once every append answered so far is in the conversation table: call before
@@ -363,8 +361,7 @@ impl Writer {
                     }
                 }
                 Job::Append { .. } => appends.push(job),
-                Job::Token { token, done } => tokens.push((token, TokenFor::Token(done))),
-                Job::Login { token, done } => tokens.push((token, TokenFor::Login(done))),
+                Job::Token { token, done } => tokens.push((token, done)),
                 Job::Settle { done } => {
                     copy = true;
                     waiters.push(done);
@@ -452,7 +449,7 @@ impl Writer {
         }
         self.wait_for_copier();
         if let Err(error) = self.last_seq.check(&self.conn) {
-            return fail_all(jobs, &write_error(error));
+            return fail_all(jobs, &error.to_string());
         }
         // Handovers the copier has finished are in the table: their numbers are read there.
         let copied = self.progress.copied.load(Ordering::Acquire);
@@ -474,7 +471,7 @@ impl Writer {
             for entry in &entries {
                 self.last_seq.by_chat.remove(&entry.chat_id);
             }
-            return fail_all(jobs, &StoreError::Write(format!("append journal: {error}")));
+            return fail_all(jobs, &format!("append journal: {error}"));
         }
         self.progress.logged.fetch_add(entries.len() as u64, Ordering::AcqRel);
         for entry in &entries {
@@ -491,11 +488,7 @@ impl Writer {
 
     /// Waits while the copier is far behind; the appends queue meanwhile (backpressure).
     fn wait_for_copier(&mut self) {
-        let behind = |progress: &Progress| {
-            let copied = progress.copied.load(Ordering::Acquire);
-            progress.logged.load(Ordering::Acquire).saturating_sub(copied)
-        };
-        if behind(&self.progress) <= MAX_UNCOPIED {
+        if self.progress.uncopied() <= MAX_UNCOPIED {
             return;
         }
         // What is journaled must be handed over, or the copier has nothing to catch up with.
@@ -505,8 +498,8 @@ impl Writer {
         let started = std::time::Instant::now();
         // Resume soon after: a short pause at a time (p99 at 1,000 closed-loop sessions
         // 185 ms waiting for half the bound, 110 ms for this).
-        while behind(&self.progress) > MAX_UNCOPIED - COPY_AT as u64 {
-            if started.elapsed() > LOCK_WAIT {
+        while self.progress.uncopied() > MAX_UNCOPIED - COPY_AT as u64 {
+            if started.elapsed() > CATCH_UP_WAIT {
                 // A copier that cannot copy (its errors are logged) must not stop the appends:
                 // they are safe in the journal.
                 return tracing::error!("the journal copier is not catching up; journaling on");
@@ -615,6 +608,9 @@ impl Writer {
 /// Who waits for a token's commit.
 enum TokenFor {
     Token(Answer<()>),
+    /// A login, answered with its user's overview read on this connection after the commit;
+    /// `None` when journaled entries are not all in the table yet (the caller reads after
+    /// settling).
     Login(Answer<Option<Vec<OverviewRow>>>),
 }
 
@@ -642,10 +638,11 @@ fn insert_tokens(conn: &mut Connection, tokens: &[(NewToken, TokenFor)]) -> rusq
     Ok(outcomes)
 }
 
-fn fail_all(jobs: Vec<Job>, error: &StoreError) {
+/// Answers every append with the same failure (`error`: the driver's or the file's words).
+fn fail_all(jobs: Vec<Job>, error: &str) {
     for job in jobs {
         if let Job::Append { done, .. } = job {
-            let _ = done.send(Err(StoreError::Write(error.to_string())));
+            let _ = done.send(Err(StoreError::Write(error.to_owned())));
         }
     }
 }

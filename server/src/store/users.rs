@@ -103,17 +103,17 @@ impl Store {
         token_hash: &str,
         expires_at: &str,
     ) -> StoreResult<UserOverview> {
-        let token = NewToken {
-            token_hash: token_hash.to_owned(),
-            user_id: user_id.to_owned(),
-            expires_at: expires_at.to_owned(),
-        };
         let Some(batched) = &self.batched else {
             let ((), overview) = tokio::try_join!(
                 self.create_token(user_id, token_hash, expires_at),
                 self.user_overview(user_id)
             )?;
             return Ok(overview);
+        };
+        let token = NewToken {
+            token_hash: token_hash.to_owned(),
+            user_id: user_id.to_owned(),
+            expires_at: expires_at.to_owned(),
         };
         match batched.token_with_overview(token).await? {
             Some(rows) => overview_from_rows(user_id, rows),
