@@ -123,7 +123,8 @@ pub struct Hello {
 // Server → client
 // ---------------------------------------------------------------------------------------
 
-/// One conversation entry. `content` is a string for text and an object for file messages.
+/// One conversation entry. `content` is a string for text; for file messages an object in
+/// protocol 2 and its JSON text for legacy clients, as the original sends it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct ConversationMessage {
@@ -202,7 +203,7 @@ pub struct ErrorFrame {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum ServerAction {
     FileUploaded {
-        message: Message<UploadedContent>,
+        message: Message<Structured<UploadedContent>>,
     },
     RevertComplete {
         message: Message<BasedFileContent>,
@@ -268,15 +269,54 @@ pub struct BasedFileContent {
 }
 
 /// The `file_deleted` message. The original's web frontend reads `deleted_file_id` at the
-/// message level, the brief puts it in `content`; both are sent.
+/// message level. Its `content` is the original's note (`"<name> was deleted."`) for legacy
+/// clients and the brief's object for protocol 2.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeletedMessage {
     pub role: String,
     #[serde(rename = "type")]
     pub kind: String,
-    pub content: DeletedContent,
+    pub content: Structured<DeletedContent>,
     #[serde(default)]
     pub deleted_file_id: String,
+}
+
+impl DeletedContent {
+    /// The original's words for a deletion, as legacy clients see it in the conversation.
+    pub fn note(filename: &str) -> String {
+        format!("{filename} was deleted.")
+    }
+}
+
+/// The content of a file entry: an object for protocol-2 clients; for legacy clients a
+/// string, as the original sends it (its conversation entries are `{role, type, content: str}`
+/// and structured ones hold their JSON text).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Structured<T> {
+    Object(T),
+    Text(String),
+}
+
+impl<T: Serialize + serde::de::DeserializeOwned + Clone> Structured<T> {
+    /// The object, parsed from its JSON text where it came as a string.
+    pub fn object(&self) -> Option<T> {
+        match self {
+            Structured::Object(object) => Some(object.clone()),
+            Structured::Text(text) => serde_json::from_str(text).ok(),
+        }
+    }
+
+    /// The same content as a legacy client gets it: the object's JSON text.
+    pub fn into_text(self) -> Self {
+        match self {
+            Structured::Object(object) => {
+                // Serializing a derived struct of strings cannot fail.
+                Structured::Text(serde_json::to_string(&object).unwrap_or_default())
+            }
+            text => text,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -295,6 +335,10 @@ pub struct AgentResponse {
     pub id: String,
     pub content: BasedFileContent,
     pub message: Message<BasedFileContent>,
+    /// The conversation entry as the original's clients store it: `content` is the JSON text
+    /// of `{based_filename, based_content}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block: Option<Message<String>>,
 }
 
 /// Live events for protocol-2 clients: what happened in the chat, from any client.

@@ -2,9 +2,6 @@
 //! and the coding agent. `serve` is the one entry point, for `main`, the TUI's embedded server
 //! and the tests alike.
 
-// The route tree's nested warp filter types outgrow the default limit (128) in release builds.
-#![recursion_limit = "256"]
-
 pub mod agent;
 pub mod auth;
 pub mod based;

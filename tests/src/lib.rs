@@ -325,3 +325,12 @@ mod tests {
         );
     }
 }
+
+/// A file message's content as an object: protocol-2 frames carry the object, legacy frames
+/// its JSON text (as the original sends it). Null when it is neither.
+pub fn file_content(message: &Value) -> Value {
+    match &message["content"] {
+        Value::String(text) => serde_json::from_str(text).unwrap_or(Value::Null),
+        other => other.clone(),
+    }
+}

@@ -43,7 +43,10 @@ async fn upload_based(ws: &mut WsClient, name: &str, content: &str) -> String {
     ws.send_json(&json!({"action": "upload_file", "filename": name, "file_data": data}))
         .await;
     let reply: Value = serde_json::from_str(&recv_reply(ws).await).unwrap();
-    reply["message"]["content"]["file_id"].as_str().unwrap().to_owned()
+    kafka_tests::file_content(&reply["message"])["file_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -57,8 +60,15 @@ async fn a_first_prompt_writes_a_new_file() {
         .await;
     let progress = ws.recv_event("agent_progress").await;
     assert_eq!(progress["stage"], "generating");
-    let reply: Value = serde_json::from_str(&recv_reply(&mut ws).await).unwrap();
-    let file_id = reply["id"].as_str().unwrap();
+    let mut reply: Value = serde_json::from_str(&recv_reply(&mut ws).await).unwrap();
+    let file_id = reply["id"].as_str().unwrap().to_owned();
+    // The original's `block`: the conversation entry, its content as JSON text.
+    let block = reply.as_object_mut().unwrap().remove("block").unwrap();
+    assert_eq!((&block["role"], &block["type"]), (&json!("assistant"), &json!("file")));
+    assert_eq!(
+        kafka_tests::file_content(&block),
+        json!({"based_filename": "booking.based", "based_content": VALID})
+    );
     assert_eq!(
         reply,
         json!({"action": "agent_response", "type": "file", "id": file_id,
@@ -77,7 +87,10 @@ async fn a_first_prompt_writes_a_new_file() {
 
     let files = server.state.store.chat_files(&chat_id).await.unwrap();
     assert_eq!(files[0].filename, "booking.based");
-    assert_eq!(server.state.store.latest_version(file_id).await.unwrap().content, VALID);
+    assert_eq!(
+        server.state.store.latest_version(&file_id).await.unwrap().content,
+        VALID
+    );
     let conversation = server.state.store.conversation(&chat_id).await.unwrap();
     assert_eq!(conversation.len(), 2);
     assert_eq!(conversation[0].content, "Write a booking agent");

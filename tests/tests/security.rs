@@ -430,7 +430,10 @@ async fn based_file_in(server: &TestServer, account: &Account) -> (String, Strin
     ws.send_json(&json!({"action": "upload_file", "filename": "a.based", "file_data": data}))
         .await;
     let reply = ws.recv_json().await;
-    let file_id = reply["message"]["content"]["file_id"].as_str().unwrap().to_owned();
+    let file_id = kafka_tests::file_content(&reply["message"])["file_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let version = server.state.store.latest_version(&file_id).await.unwrap();
     ws.close().await;
     (file_id, version.id)

@@ -29,7 +29,10 @@ async fn legacy(server: &TestServer, chat_id: &str) -> WsClient {
 async fn based_file_with_two_versions(server: &TestServer, ws: &mut WsClient, chat_id: &str) -> (String, Vec<String>) {
     ws.send_json(&upload("flow.based", FLOW_V1.as_bytes())).await;
     let reply = ws.recv_json().await;
-    let file_id = reply["message"]["content"]["file_id"].as_str().unwrap().to_owned();
+    let file_id = kafka_tests::file_content(&reply["message"])["file_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // A second version, as the agent would add it.
     server
         .state
@@ -159,17 +162,20 @@ async fn plain_text_broken_json_and_json_without_action_are_echoed_and_saved() {
 }
 
 #[tokio::test]
-async fn upload_file_saves_and_replies_as_the_brief() {
+async fn upload_file_saves_and_replies_as_the_original() {
     let server = TestServer::start().await;
     let (_, workspace_id, chat_id) = server.user_with_chat("up@example.com").await;
     let mut ws = legacy(&server, &chat_id).await;
     ws.send_json(&upload("../example.txt", b"hello file")).await;
     let reply = ws.recv_json().await;
-    let file_id = reply["message"]["content"]["file_id"].as_str().unwrap().to_owned();
+    let file_id = kafka_tests::file_content(&reply["message"])["file_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(
         reply,
-        json!({"action": "file_uploaded", "message": {"role": "user", "type": "file", "content": {
-            "file_id": file_id, "filename": "example.txt", "path": format!("uploads/files/{file_id}_example.txt")}}})
+        json!({"action": "file_uploaded", "message": {"role": "user", "type": "file", "content": json!({
+            "file_id": file_id, "filename": "example.txt", "path": format!("uploads/files/{file_id}_example.txt")}).to_string()}})
     );
     assert_eq!(
         std::fs::read(
@@ -317,7 +323,7 @@ async fn delete_file_removes_rows_and_bytes() {
     let (_, workspace_id, chat_id) = server.user_with_chat("del@example.com").await;
     let mut ws = legacy(&server, &chat_id).await;
     ws.send_json(&upload("the-original-filename.ext", b"bytes")).await;
-    let file_id = ws.recv_json().await["message"]["content"]["file_id"]
+    let file_id = kafka_tests::file_content(&ws.recv_json().await["message"])["file_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -332,7 +338,7 @@ async fn delete_file_removes_rows_and_bytes() {
     assert_eq!(
         ws.recv_json().await,
         json!({"action": "file_deleted", "message": {"role": "system", "type": "file",
-            "content": {"deleted_file_id": file_id, "filename": "the-original-filename.ext"}, "deleted_file_id": file_id}})
+            "content": "the-original-filename.ext was deleted.", "deleted_file_id": file_id}})
     );
     assert!(!path.exists());
     assert!(server.state.store.chat_files(&chat_id).await.unwrap().is_empty());
@@ -579,7 +585,7 @@ async fn legacy_payload_diffs_follow_a_new_version_after_being_cached() {
     assert_eq!(entries(&second).len(), entries(&first).len() + 1);
     assert_eq!(entries(&second)[..entries(&first).len()], entries(&first)[..]);
     assert_eq!(
-        entries(&second).last().unwrap()["content"]["based_filename"],
+        kafka_tests::file_content(entries(&second).last().unwrap())["based_filename"],
         "flow.based"
     );
     assert!(after[0].is_empty() && !after[1].is_empty() && after[2].is_empty());

@@ -92,6 +92,7 @@ fn the_file_the_agent_writes_is_selected_when_it_arrives() {
             kind: "file".into(),
             content,
         },
+        block: None,
     };
     // The reply comes before the event that adds the file.
     frame(&mut app, ServerFrame::Action(ServerAction::AgentResponse(response)));

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use email_address::EmailAddress;
 use kafka_protocol::rest::{Detail, LoginRequest, LoginResponse, PasswordRequest};
 use warp::Filter;
+use warp::filters::BoxedFilter;
 use warp::http::HeaderMap;
 use warp::reply::Response;
 
@@ -22,7 +23,7 @@ const MAX_AUTH_BODY: u64 = 64 * 1024;
 /// Wrong email/password combinations all get this one answer.
 const INVALID_CREDENTIALS: &str = "Invalid credentials.";
 
-pub fn routes(state: SharedState) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
     let login = warp::path!("auth" / "login")
         .and(warp::post())
         .and(with_state(state.clone()))
@@ -55,7 +56,7 @@ pub fn routes(state: SharedState) -> impl Filter<Extract = (Response,), Error = 
         .then(
             |state: SharedState, caller, body: Bytes| async move { reply(set_password(&state, caller, &body).await) },
         );
-    login.or(logout).unify().or(password).unify()
+    login.or(logout).unify().or(password).unify().boxed()
 }
 
 /// Creates the user (with a "Default Workspace") on first login and returns everything the

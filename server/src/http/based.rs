@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use kafka_protocol::rest::{Detail, DiagnosticInfo, ValidateRequest, ValidateResponse};
 use warp::Filter;
+use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
 use super::{caller, json_body, reply};
@@ -15,13 +16,14 @@ use crate::state::SharedState;
 /// Large enough for any real `.based` file; the validator is linear, so this bounds its time.
 const MAX_CODE_BYTES: u64 = 4 * 1024 * 1024;
 
-pub fn routes(state: SharedState) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
     warp::path!("based" / "validate")
         .and(warp::post())
         .and(caller(state))
         .and(warp::body::content_length_limit(MAX_CODE_BYTES))
         .and(warp::body::bytes())
         .then(|caller, body: Bytes| async move { reply(validate(caller, &body).await) })
+        .boxed()
 }
 
 /// Validates Based code: `{"status":"success"}`, or `{"status":"error","error":"<first error>",

@@ -3,6 +3,7 @@
 use kafka_protocol::rest::{ChatResponse, Detail};
 use kafka_protocol::ws::ChatEvent;
 use warp::Filter;
+use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
 use super::form::{Form, form};
@@ -12,7 +13,7 @@ use crate::error::ApiError;
 use crate::state::SharedState;
 use crate::store::{ChatRecord, Resource};
 
-pub fn routes(state: SharedState) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
     let limit = 64 * 1024;
     let new = warp::path!("chat" / "new")
         .and(warp::post())
@@ -31,7 +32,7 @@ pub fn routes(state: SharedState) -> impl Filter<Extract = (Response,), Error = 
         .and(with_state(state.clone()))
         .and(caller(state))
         .then(|id: String, state: SharedState, caller| async move { reply(delete_chat(&state, caller, &id).await) });
-    new.or(rename).unify().or(delete).unify()
+    new.or(rename).unify().or(delete).unify().boxed()
 }
 
 fn chat_response(chat: ChatRecord) -> ChatResponse {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use utoipa::OpenApi;
 use warp::Filter;
+use warp::filters::BoxedFilter;
 use warp::http::{StatusCode, header};
 use warp::reply::{Reply, Response};
 
@@ -40,7 +41,7 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-pub fn routes() -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+pub fn routes() -> BoxedFilter<(Response,)> {
     let spec = Arc::new(ApiDoc::openapi().to_pretty_json().unwrap_or_default());
     let openapi = warp::path!("openapi.json").and(warp::get()).map(move || {
         warp::reply::with_header(spec.to_string(), header::CONTENT_TYPE, "application/json").into_response()
@@ -57,7 +58,7 @@ pub fn routes() -> impl Filter<Extract = (Response,), Error = warp::Rejection> +
             }
             swagger_file(tail.as_str(), config.clone())
         });
-    openapi.or(docs).unify()
+    openapi.or(docs).unify().boxed()
 }
 
 fn swagger_file(path: &str, config: Arc<utoipa_swagger_ui::Config<'static>>) -> Response {

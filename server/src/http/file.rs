@@ -3,6 +3,7 @@
 use kafka_protocol::rest::{Detail, FileRenameResponse, FileUploadResponse};
 use kafka_protocol::ws::ChatEvent;
 use warp::Filter;
+use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
 use super::form::{Form, form};
@@ -14,7 +15,7 @@ use crate::state::SharedState;
 use crate::store::Resource;
 use crate::ws::payload;
 
-pub fn routes(state: SharedState) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
     let limits = (state.settings.max_body_bytes, state.settings.max_upload_bytes);
     let upload = warp::path!("file" / "upload")
         .and(warp::post())
@@ -33,7 +34,7 @@ pub fn routes(state: SharedState) -> impl Filter<Extract = (Response,), Error = 
         .and(with_state(state.clone()))
         .and(caller(state))
         .then(|id: String, state: SharedState, caller| async move { reply(delete_file(&state, caller, &id).await) });
-    upload.or(rename).unify().or(delete).unify()
+    upload.or(rename).unify().or(delete).unify().boxed()
 }
 
 pub(super) fn upload_error(error: UploadError) -> ApiError {
@@ -48,7 +49,9 @@ pub(super) fn upload_error(error: UploadError) -> ApiError {
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // documentation only: the form is read field by field
 pub struct UploadForm {
-    user_id: String,
+    /// Optional, as in the original (its web frontend sends none): the owner comes from the
+    /// target (and the token). When given it must be the target's owner.
+    user_id: Option<String>,
     /// A chat ID when `is_chat` is true, else a workspace ID.
     target_id: String,
     is_chat: bool,
@@ -66,7 +69,7 @@ async fn upload(
 ) -> Result<FileUploadResponse, ApiError> {
     let caller = caller?;
     let form = form?;
-    let user_id = form.non_blank("user_id")?;
+    let user_id = form.optional("user_id").filter(|id| !id.is_empty());
     let target_id = form.non_blank("target_id")?;
     let is_chat = form.boolean("is_chat")?;
     if form.files("files").is_empty() {
@@ -74,20 +77,22 @@ async fn upload(
             "Missing form field: files (at least one file).".into(),
         ));
     }
-    caller.check_user_field(&state.store, user_id).await?;
-    // Resolve the target before writing any bytes; others' targets look missing.
-    let chat = if is_chat {
+    if let Some(user_id) = user_id {
+        caller.check_user_field(&state.store, user_id).await?;
+    }
+    // Resolve the target before writing any bytes. Its owner must be the caller (token mode)
+    // and the user_id given, if any; others' targets look missing.
+    let (chat, owner) = if is_chat {
         let chat = state.store.chat(target_id).await?;
-        if chat.user_id != user_id {
-            return Err(ApiError::NotFound("Chat"));
-        }
-        Some(chat)
+        let owner = chat.user_id.clone();
+        (Some(chat), owner)
     } else {
-        if state.store.workspace_owner(target_id).await? != user_id {
-            return Err(ApiError::NotFound("Workspace"));
-        }
-        None
+        (None, state.store.workspace_owner(target_id).await?)
     };
+    let foreign = user_id.is_some_and(|id| id != owner) || caller.user_id().is_some_and(|id| id != owner);
+    if foreign {
+        return Err(ApiError::NotFound(if is_chat { "Chat" } else { "Workspace" }));
+    }
     let uploads = form
         .files("files")
         .iter()

@@ -14,6 +14,7 @@ use std::convert::Infallible;
 
 use kafka_protocol::rest::{Detail, Health, Welcome};
 use serde::Serialize;
+use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
@@ -25,7 +26,7 @@ use crate::state::SharedState;
 pub use docs::ApiDoc;
 
 /// Every route of the server.
-pub fn routes(state: SharedState) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
     let cors = cors(&state.settings.cors_origins);
     let root = warp::path::end().and(warp::get()).map(|| {
         json_ok(&Welcome {
@@ -35,7 +36,10 @@ pub fn routes(state: SharedState) -> impl Filter<Extract = (impl Reply,), Error 
     let health = warp::path!("healthz")
         .and(warp::get())
         .map(|| json_ok(&Health { status: "ok".into() }));
-    root.or(health)
+    // Each router is boxed where it joins the tree, so the tree's type stays small: no crate
+    // that names it needs a raised recursion limit, and it compiles faster.
+    let api = root
+        .or(health)
         .unify()
         .or(auth::routes(state.clone()))
         .unify()
@@ -53,11 +57,14 @@ pub fn routes(state: SharedState) -> impl Filter<Extract = (impl Reply,), Error 
         .unify()
         .or(docs::routes())
         .unify()
-        .with(cors)
+        .boxed();
+    api.with(cors)
         .map(Reply::into_response)
         .recover(handle_rejection)
         .unify()
         .with(warp::trace::request())
+        .map(Reply::into_response)
+        .boxed()
 }
 
 fn cors(origins: &[String]) -> warp::cors::Builder {

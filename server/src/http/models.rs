@@ -2,6 +2,7 @@
 
 use kafka_protocol::rest::{Detail, ModelInfo};
 use warp::Filter;
+use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
 use super::form::{Form, form};
@@ -11,7 +12,7 @@ use crate::error::ApiError;
 use crate::state::SharedState;
 use crate::store::Resource;
 
-pub fn routes(state: SharedState) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
     let limit = 64 * 1024;
     let new = warp::path!("models" / "new")
         .and(warp::post())
@@ -24,7 +25,7 @@ pub fn routes(state: SharedState) -> impl Filter<Extract = (Response,), Error = 
         .and(with_state(state.clone()))
         .and(caller(state))
         .then(|id: String, state: SharedState, caller| async move { reply(delete_model(&state, caller, &id).await) });
-    new.or(delete).unify()
+    new.or(delete).unify().boxed()
 }
 
 /// The fields of `POST /models/new`.

@@ -2,6 +2,7 @@
 
 use kafka_protocol::rest::{Detail, UploadedFile, WorkspaceNewResponse, WorkspaceRenameResponse};
 use warp::Filter;
+use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
 use super::form::{Form, form};
@@ -11,7 +12,7 @@ use crate::error::ApiError;
 use crate::state::SharedState;
 use crate::store::Resource;
 
-pub fn routes(state: SharedState) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
     let limits = (state.settings.max_body_bytes, state.settings.max_upload_bytes);
     let new = warp::path!("workspace" / "new")
         .and(warp::post())
@@ -32,7 +33,7 @@ pub fn routes(state: SharedState) -> impl Filter<Extract = (Response,), Error = 
         .then(
             |id: String, state: SharedState, caller| async move { reply(delete_workspace(&state, caller, &id).await) },
         );
-    new.or(rename).unify().or(delete).unify()
+    new.or(rename).unify().or(delete).unify().boxed()
 }
 
 /// The multipart fields of `POST /workspace/new`.

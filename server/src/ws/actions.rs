@@ -7,7 +7,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use kafka_protocol::ws::{
     BasedFileContent, ChatEvent, ClientAction, ConversationMessage, DeleteFile, DeletedContent, DeletedMessage,
     GetDiff, GetMessages, Hello, Message, MessagesPage, PROTOCOL_V2, RevertVersion, SeqMessage, ServerAction,
-    UploadFile, UploadedContent, VersionDiff,
+    Structured, UploadFile, UploadedContent, VersionDiff,
 };
 use serde_json::{Value, json};
 
@@ -127,6 +127,10 @@ async fn upload_file(session: &Session, upload: UploadFile) {
     match state.store.add_chat_files(&chat, &uploads).await {
         Ok(mut results) => {
             let result = results.remove(0);
+            let content = match session.is_legacy() {
+                true => Structured::Object(content).into_text(),
+                false => Structured::Object(content),
+            };
             let reply = ServerAction::FileUploaded {
                 message: Message {
                     role: "user".into(),
@@ -177,9 +181,12 @@ async fn revert_version(session: &Session, revert: RevertVersion) {
         based_content: version.content.clone(),
         message: Some(note(new_id)),
     };
+    // Stored with the original's `revert_notice` beside the brief's `message`.
     let saved = store
         .add_version(&session.chat_id, &file.id, &version.content, |new| {
-            MessageRecord::file("assistant", json!(content_for(&new.id)))
+            let mut entry = json!(content_for(&new.id));
+            entry["revert_notice"] = json!(format!("Reverted from version {}", version.id));
+            MessageRecord::file("assistant", entry)
         })
         .await;
     match saved {
@@ -225,9 +232,12 @@ async fn delete_file(session: &Session, delete: DeleteFile) {
                 message: DeletedMessage {
                     role: "system".into(),
                     kind: "file".into(),
-                    content: DeletedContent {
-                        deleted_file_id: file.id.clone(),
-                        filename: file.filename.clone(),
+                    content: match session.is_legacy() {
+                        true => Structured::Text(DeletedContent::note(&file.filename)),
+                        false => Structured::Object(DeletedContent {
+                            deleted_file_id: file.id.clone(),
+                            filename: file.filename.clone(),
+                        }),
                     },
                     deleted_file_id: file.id.clone(),
                 },

@@ -283,15 +283,20 @@ impl Run {
 }
 
 fn agent_response(file_id: &str, body: BasedFileContent) -> ServerAction {
+    fn file_message<T>(content: T) -> Message<T> {
+        Message {
+            role: "assistant".into(),
+            kind: "file".into(),
+            content,
+        }
+    }
     ServerAction::AgentResponse(AgentResponse {
         kind: "file".into(),
         id: file_id.to_owned(),
         content: body.clone(),
-        message: Message {
-            role: "assistant".into(),
-            kind: "file".into(),
-            content: body,
-        },
+        // Serializing a derived struct of strings cannot fail.
+        block: Some(file_message(serde_json::to_string(&body).unwrap_or_default())),
+        message: file_message(body),
     })
 }
 

@@ -33,6 +33,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use warp::Filter;
+use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
 use crate::auth::Caller;
@@ -71,12 +72,13 @@ impl WsQuery {
         let lean = self.lean.as_deref().is_some_and(|l| l == "1" || l == "true");
         match self.v {
             Some(v) if v >= PROTOCOL_V2 && lean => PayloadKind::Lean { page: LEAN_PAGE },
-            _ => PayloadKind::Full,
+            Some(v) if v >= PROTOCOL_V2 => PayloadKind::Full,
+            _ => PayloadKind::Legacy,
         }
     }
 }
 
-pub fn route(state: SharedState) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+pub fn route(state: SharedState) -> BoxedFilter<(Response,)> {
     warp::path!("ws" / String)
         .and(warp::query::<WsQuery>().or(warp::any().map(WsQuery::default)).unify())
         .and(warp::header::optional::<String>("authorization"))
@@ -107,6 +109,7 @@ pub fn route(state: SharedState) -> impl Filter<Extract = (Response,), Error = w
                 })
             },
         )
+        .boxed()
 }
 
 /// The caller from `?token=` or an `Authorization: Bearer` header (the query wins).
@@ -143,6 +146,11 @@ impl Session {
 
     pub async fn send_error(&self, error: impl Into<String>) {
         self.send_json(&ErrorFrame { error: error.into() }).await;
+    }
+
+    /// A protocol-1 client: it gets the original's shapes (file contents as strings).
+    pub fn is_legacy(&self) -> bool {
+        !self.wants_events.load(Ordering::Relaxed)
     }
 }
 

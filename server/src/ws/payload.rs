@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use kafka_protocol::ws::{BasedFile, ChatEvent, ConversationMessage, TextFile, VersionInfo, WorkspaceFile};
+use kafka_protocol::ws::{
+    BasedFile, ChatEvent, ConversationMessage, DeletedContent, TextFile, VersionInfo, WorkspaceFile,
+};
 use serde::Serialize;
 
 use super::PayloadCache;
@@ -91,6 +93,10 @@ pub fn version_added(filename: &str, version: &VersionRecord) -> ChatEvent {
 /// What the initial payload carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PayloadKind {
+    /// The original's payload, for protocol-1 clients: [`PayloadKind::Full`] with every
+    /// conversation entry's content a string, as the original sends it (file entries as their
+    /// JSON text, a deletion as "<name> was deleted.").
+    Legacy,
     /// The brief's payload: the whole conversation and every version's diff to the newest.
     Full,
     /// For clients that asked (`?v=2&lean=1`): versions without diffs (`get_diff` fetches one)
@@ -112,8 +118,8 @@ pub async fn initial_payload(
     kind: PayloadKind,
 ) -> StoreResult<Vec<Bytes>> {
     let (full, page, has_more) = match kind {
-        PayloadKind::Full => (
-            full_conversation(store, &cache.conversations, &chat.id).await?,
+        PayloadKind::Legacy | PayloadKind::Full => (
+            full_conversation(store, &cache.conversations, &chat.id, kind == PayloadKind::Legacy).await?,
             Vec::new(),
             false,
         ),
@@ -162,13 +168,13 @@ pub async fn initial_payload(
         if i > 0 {
             out.push(',');
         }
-        push_message(&mut out, message, true);
+        push_message(&mut out, message, Form::WithSeq);
     }
     out.push_str("],\"chat_files_text\":");
     push_json(&mut out, &text_files);
     out.push_str(",\"chat_files_based\":");
     match kind {
-        PayloadKind::Full => push_json(
+        PayloadKind::Legacy | PayloadKind::Full => push_json(
             &mut out,
             &full_based_files(store, &cache.diffs, &chat.id, &based).await?,
         ),
@@ -181,7 +187,7 @@ pub async fn initial_payload(
     out.push_str(",\"models\":");
     push_json(&mut out, &models);
     out.push_str(",\"initial\":true");
-    if kind != PayloadKind::Full {
+    if let PayloadKind::Lean { .. } = kind {
         out.push_str(",\"lean\":true,\"conversation_has_more\":");
         out.push_str(if has_more { "true" } else { "false" });
     }
@@ -204,8 +210,18 @@ async fn full_conversation(
     store: &Store,
     cache: &ConversationCache,
     chat_id: &str,
+    legacy: bool,
 ) -> StoreResult<Arc<CachedConversation>> {
-    let cached = cache.get(chat_id);
+    // The two shapes of one chat are cached apart.
+    let key = match legacy {
+        true => format!("legacy:{chat_id}"),
+        false => chat_id.to_owned(),
+    };
+    let form = match legacy {
+        true => Form::Legacy,
+        false => Form::Plain,
+    };
+    let cached = cache.get(&key);
     let after = cached.as_ref().map_or(0, |c| c.last_seq);
     let newer = store.conversation_after(chat_id, after).await?;
     let Some(last_seq) = newer.last().map(|m| m.seq) else {
@@ -218,13 +234,13 @@ async fn full_conversation(
         if !text.is_empty() {
             text.push(',');
         }
-        push_message(&mut text, message, false);
+        push_message(&mut text, message, form);
     }
     let built = Arc::new(CachedConversation {
         last_seq,
         entries_json: text,
     });
-    cache.put(chat_id, built.clone());
+    cache.put(&key, built.clone());
     Ok(built)
 }
 
@@ -233,10 +249,22 @@ fn push_json<T: Serialize + ?Sized>(out: &mut String, value: &T) {
     out.push_str(&serde_json::to_string(value).unwrap_or_else(|_| "null".into()));
 }
 
-/// `{"role","type","content"}` (with `seq` first when asked), content copied as stored.
-fn push_message(out: &mut String, message: &StoredMessage, with_seq: bool) {
+/// How [`push_message`] writes an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// Content as stored (objects for file entries).
+    Plain,
+    /// With `seq` first (lean payloads).
+    WithSeq,
+    /// Content always a string, as the original sends it.
+    Legacy,
+}
+
+/// `{"role","type","content"}` (with `seq` first when asked), content copied as stored, or
+/// for legacy clients turned into the string the original sends.
+fn push_message(out: &mut String, message: &StoredMessage, form: Form) {
     out.push('{');
-    if with_seq {
+    if form == Form::WithSeq {
         out.push_str("\"seq\":");
         out.push_str(&message.seq.to_string());
         out.push(',');
@@ -246,13 +274,25 @@ fn push_message(out: &mut String, message: &StoredMessage, with_seq: bool) {
     out.push_str(",\"type\":");
     push_json(out, &message.kind);
     out.push_str(",\"content\":");
-    if looks_like_json(&message.content_json) {
+    if form == Form::Legacy && message.content_json.starts_with('{') {
+        push_json(out, &legacy_content(message));
+    } else if looks_like_json(&message.content_json) {
         out.push_str(&message.content_json);
     } else {
         // A row not written by the store (edited by hand): sent as the text it holds.
         push_json(out, &message.content_json);
     }
     out.push('}');
+}
+
+/// A structured entry as the original stores it: its JSON text; a deletion in its words.
+fn legacy_content(message: &StoredMessage) -> String {
+    if message.role == "system"
+        && let Ok(deleted) = serde_json::from_str::<DeletedContent>(&message.content_json)
+    {
+        return DeletedContent::note(&deleted.filename);
+    }
+    message.content_json.clone()
 }
 
 /// A cheap check that stored content is one JSON string or object, as `append` writes it.

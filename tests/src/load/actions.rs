@@ -23,7 +23,10 @@ pub async fn upload(conn: &mut Conn, filename: &str, content: &str) -> anyhow::R
     }))
     .await?;
     match conn.reply().await? {
-        ServerFrame::Action(ServerAction::FileUploaded { message }) => Ok(message.content.file_id),
+        ServerFrame::Action(ServerAction::FileUploaded { message }) => match message.content.object() {
+            Some(content) => Ok(content.file_id),
+            None => bail!("upload {filename}: the reply's content is not a file entry"),
+        },
         other => bail!("upload {filename}: got {}", shown(&other)),
     }
 }
