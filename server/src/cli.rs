@@ -31,6 +31,9 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
+    if let Some(code) = crate::files::extractor::run_child_if_asked() {
+        return code;
+    }
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Check { files }) => check(&files),

@@ -7,6 +7,8 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use crate::auth::AuthMode;
+use crate::connections::ConnectionLimits;
+use crate::files::ExtractLimits;
 use crate::secrets::Sealer;
 
 const MIB: u64 = 1024 * 1024;
@@ -49,6 +51,23 @@ pub struct ServerArgs {
     /// Largest WebSocket message, in MiB.
     #[arg(long, env = "KAFKA_MAX_FRAME_MB", default_value_t = 32)]
     pub max_frame_mb: u64,
+    /// Open connections (HTTP and WebSocket) at most; past it new ones are closed at once.
+    #[arg(long, env = "KAFKA_MAX_CONNECTIONS", default_value_t = 16_384)]
+    pub max_connections: usize,
+    /// Open connections from one client address at most.
+    #[arg(long, env = "KAFKA_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 1_024)]
+    pub max_connections_per_address: usize,
+    /// Seconds a request's headers may take to arrive; also how long an idle keep-alive
+    /// connection stays open.
+    #[arg(long, env = "KAFKA_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Time one uploaded PDF's text may take to read, in seconds (its reader process is
+    /// killed then, and the upload is kept without text).
+    #[arg(long, env = "KAFKA_PDF_TIMEOUT_SECS", default_value_t = 20)]
+    pub pdf_timeout_secs: u64,
+    /// Memory (address space) of the process that reads one PDF's text, in MiB.
+    #[arg(long, env = "KAFKA_PDF_MEMORY_MB", default_value_t = 1024)]
+    pub pdf_memory_mb: u64,
     /// Timeout of one call to a model, in seconds.
     #[arg(long, env = "KAFKA_LLM_TIMEOUT_SECS", default_value_t = 120)]
     pub llm_timeout_secs: u64,
@@ -84,6 +103,10 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpAddr>,
     /// Seals model keys at rest when `KAFKA_SECRET_KEY` is set.
     pub sealer: Sealer,
+    /// Bounds of the child processes that read uploaded PDFs.
+    pub extract_limits: ExtractLimits,
+    /// Bounds on open connections and on slow request heads.
+    pub connections: ConnectionLimits,
 }
 
 impl Settings {
@@ -102,6 +125,8 @@ impl Settings {
             token_ttl: Duration::from_secs(30 * DAY_SECS),
             trusted_proxies: Vec::new(),
             sealer: Sealer::default(),
+            extract_limits: ExtractLimits::default(),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -126,6 +151,17 @@ impl ServerArgs {
             token_ttl: Duration::from_secs(self.token_ttl_days.clamp(1, 3650) * DAY_SECS),
             trusted_proxies: self.trusted_proxies.clone(),
             sealer: Sealer::new(std::env::var(SECRET_KEY_ENV).ok().as_deref()),
+            extract_limits: ExtractLimits {
+                cpu_secs: self.pdf_timeout_secs.max(1),
+                wall: Duration::from_secs(self.pdf_timeout_secs.max(1)),
+                memory_bytes: self.pdf_memory_mb.max(64) * MIB,
+                ..ExtractLimits::default()
+            },
+            connections: ConnectionLimits {
+                max_total: self.max_connections.max(1),
+                max_per_address: self.max_connections_per_address.max(1),
+                header_read_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
+            },
         })
     }
 

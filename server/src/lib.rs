@@ -7,6 +7,7 @@ pub mod auth;
 pub mod based;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod diff;
 pub mod error;
 pub mod files;
@@ -52,7 +53,7 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<SharedState> {
     Ok(Arc::new(AppState {
         hub: Hub::start(store.clone()).await?,
         store,
-        uploads: Uploads::new(&settings.data_dir),
+        uploads: Uploads::new(&settings.data_dir).with_extract_limits(settings.extract_limits.clone()),
         settings,
         llm,
         payload_cache: Default::default(),
@@ -62,9 +63,6 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<SharedState> {
 
 /// Serves the API on `listener` until `shutdown` completes; then open requests finish.
 pub async fn serve(listener: TcpListener, state: SharedState, shutdown: impl Future<Output = ()> + Send + 'static) {
-    warp::serve(http::routes(state))
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
-        .await;
+    let limits = state.settings.connections.clone();
+    connections::serve(listener, http::routes(state), limits, shutdown).await;
 }

@@ -119,6 +119,8 @@ impl TestServer {
     pub async fn start_on(database: Option<Arc<TestDatabase>>, adjust: impl FnOnce(&mut Settings)) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut settings = Settings::for_data_dir(data_dir.path());
+        // The test harness cannot be the PDF reader child; the test server binary can.
+        settings.extract_limits.program = Some(test_server_binary());
         if let Some(database) = &database {
             settings.database_url = database.url.clone();
         }
@@ -333,4 +335,15 @@ pub fn file_content(message: &Value) -> Value {
         Value::String(text) => serde_json::from_str(text).unwrap_or(Value::Null),
         other => other.clone(),
     }
+}
+
+/// `kafka-test-server`, built beside the test binaries (`target/<profile>/`); it runs as the
+/// server's PDF reader child too.
+pub fn test_server_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let mut dir = exe.parent().expect("a directory").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir.join("kafka-test-server")
 }

@@ -36,6 +36,10 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    // The embedded server reads uploaded PDFs in a child: this executable, run as the reader.
+    if let Some(code) = kafka_server::files::extractor::run_child_if_asked() {
+        return code;
+    }
     let cli = Cli::parse();
     kafka_tui::highlight::set_background(cli.theme);
     let outcome = data_dir(&cli).and_then(|dir| {

@@ -1,5 +1,6 @@
 //! Deciding what an upload is and extracting the text the agent and clients read.
 
+use super::extractor::ExtractFailure;
 use crate::store::FileKind;
 
 /// What an upload holds.
@@ -12,12 +13,45 @@ pub struct Extracted {
 
 const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "gif", "webp", "bmp", "svg"];
 
-/// Classifies an upload by name and content. Never fails: unreadable files are `Binary`.
-pub fn classify(filename: &str, bytes: &[u8]) -> Extracted {
-    let extension = filename
+fn extension(filename: &str) -> String {
+    filename
         .rsplit_once('.')
         .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// A PDF, whose text only a child process may read (see `extractor`).
+pub fn is_pdf(filename: &str) -> bool {
+    extension(filename) == "pdf"
+}
+
+/// A PDF's text as the child read it; a failure is noted in the text, as the original did, so
+/// that clients and the agent see why there is nothing.
+pub fn pdf(filename: &str, text: Result<Option<String>, ExtractFailure>) -> Extracted {
+    match text {
+        Ok(Some(text)) => Extracted {
+            kind: FileKind::Text,
+            text: Some(text),
+        },
+        Ok(None) => Extracted {
+            kind: FileKind::Binary,
+            text: None,
+        },
+        Err(failure) => {
+            tracing::warn!(filename, %failure, "could not read the text of an uploaded PDF");
+            Extracted {
+                kind: FileKind::Text,
+                text: Some(format!("[The text of {filename} could not be read: {failure}.]")),
+            }
+        }
+    }
+}
+
+/// Classifies an upload by name and content, in process. Never fails: unreadable files are
+/// `Binary`. PDFs are read by [`pdf`] after a child process has extracted their text; here
+/// they are `Binary`.
+pub fn classify(filename: &str, bytes: &[u8]) -> Extracted {
+    let extension = extension(filename);
     let text = || {
         std::str::from_utf8(bytes)
             .ok()
@@ -39,15 +73,9 @@ pub fn classify(filename: &str, bytes: &[u8]) -> Extracted {
             kind: FileKind::Image,
             text: None,
         },
-        "pdf" => match pdf_text(bytes) {
-            Some(t) => Extracted {
-                kind: FileKind::Text,
-                text: Some(t),
-            },
-            None => Extracted {
-                kind: FileKind::Binary,
-                text: None,
-            },
+        "pdf" => Extracted {
+            kind: FileKind::Binary,
+            text: None,
         },
         _ => match text() {
             Some(t) => Extracted {
@@ -60,16 +88,6 @@ pub fn classify(filename: &str, bytes: &[u8]) -> Extracted {
             },
         },
     }
-}
-
-/// The text layer of a PDF. The parser has panicked on malformed files in the past, so a
-/// panic is caught and treated as "no text".
-fn pdf_text(bytes: &[u8]) -> Option<String> {
-    std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem(bytes).ok())
-        .ok()
-        .flatten()
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! as the original returned them.
 
 mod extract;
+pub mod extractor;
 mod names;
 mod storage;
 
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use extract::{Extracted, classify};
+pub use extractor::{ExtractLimits, Extractor};
 pub use names::sanitize_filename;
 pub use storage::{ByteStore, LocalDir};
 
@@ -54,6 +56,7 @@ pub const UPLOAD_DIR: &str = "uploads/files";
 #[derive(Debug, Clone)]
 pub struct Uploads {
     bytes: Arc<dyn ByteStore>,
+    extractor: Extractor,
 }
 
 impl Uploads {
@@ -64,7 +67,27 @@ impl Uploads {
 
     /// Uploads kept in `bytes`, e.g. a bucket every instance shares.
     pub fn with_store(bytes: Arc<dyn ByteStore>) -> Self {
-        Self { bytes }
+        Self {
+            bytes,
+            extractor: Extractor::new(ExtractLimits::default()),
+        }
+    }
+
+    /// PDF text read by children within `limits`.
+    pub fn with_extract_limits(self, limits: ExtractLimits) -> Self {
+        Self {
+            extractor: Extractor::new(limits),
+            ..self
+        }
+    }
+
+    /// What an upload holds; a PDF is read by a child process (see `extractor`).
+    async fn extract(&self, name: &str, bytes: &[u8]) -> Extracted {
+        if extract::is_pdf(name) {
+            extract::pdf(name, self.extractor.pdf_text(bytes).await)
+        } else {
+            classify(name, bytes)
+        }
     }
 
     /// The stored path for a file: `uploads/files/<id>_<name>`. `name` must be sanitized.
@@ -101,14 +124,7 @@ impl Uploads {
                     return Err(error.into());
                 }
             };
-            // PDF text extraction is CPU work: keep it off the async workers.
-            let classify_name = name.clone();
-            let extracted = tokio::task::spawn_blocking(move || classify(&classify_name, &bytes))
-                .await
-                .unwrap_or(Extracted {
-                    kind: crate::store::FileKind::Binary,
-                    text: None,
-                });
+            let extracted = self.extract(&name, &bytes).await;
             saved.push(SavedUpload {
                 file: NewFile {
                     id,

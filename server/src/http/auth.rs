@@ -27,7 +27,7 @@ pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
     let login = warp::path!("auth" / "login")
         .and(warp::post())
         .and(with_state(state.clone()))
-        .and(warp::addr::remote())
+        .and(crate::connections::peer_addr())
         .and(warp::header::headers_cloned())
         .and(warp::body::content_length_limit(MAX_AUTH_BODY))
         .and(warp::body::bytes())

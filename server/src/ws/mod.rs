@@ -34,6 +34,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use warp::Filter;
 use warp::filters::BoxedFilter;
+
+use crate::connections::ConnectionTicket;
 use warp::reply::Response;
 
 use crate::auth::Caller;
@@ -83,12 +85,14 @@ pub fn route(state: SharedState) -> BoxedFilter<(Response,)> {
         .and(warp::query::<WsQuery>().or(warp::any().map(WsQuery::default)).unify())
         .and(warp::header::optional::<String>("authorization"))
         .and(upgrade())
+        .and(warp::ext::optional::<ConnectionTicket>())
         .and(with_state(state))
         .then(
             |chat_id: String,
              query: WsQuery,
              header: Option<String>,
              upgrade: Result<Upgrade, &'static str>,
+             ticket: Option<ConnectionTicket>,
              state: SharedState| async move {
                 let upgrade = match upgrade {
                     Ok(upgrade) => upgrade,
@@ -104,8 +108,10 @@ pub fn route(state: SharedState) -> BoxedFilter<(Response,)> {
                 let hard_limit = state.settings.max_frame_bytes.saturating_mul(2);
                 let wants_events = query.v.is_some_and(|v| v >= PROTOCOL_V2);
                 let kind = query.payload_kind();
-                upgrade.on_upgrade(hard_limit, move |socket| {
-                    session(socket, state, caller, chat_id, wants_events, kind)
+                upgrade.on_upgrade(hard_limit, move |socket| async move {
+                    // The socket keeps its connection's place among the open ones.
+                    let _place = ticket;
+                    session(socket, state, caller, chat_id, wants_events, kind).await
                 })
             },
         )
