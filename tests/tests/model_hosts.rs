@@ -272,18 +272,18 @@ async fn hosts_are_checked_again_at_call_time() {
     let mut ws = open_chat(&server, &chat_id, Some(&token)).await;
 
     fake.push_json(json!({"text": "You should not see this."}));
-    let reply = ask(&mut ws, "rebinding").await;
-    assert!(
-        reply.contains("refused") && reply.contains("rebind.test resolves to a loopback address"),
-        "{reply}"
-    );
-    assert!(dns.lookups("rebind.test") >= 2, "looked up again at call time");
     let reply = ask(&mut ws, "stored").await;
     assert!(
         reply.contains("refused") && reply.contains("127.0.0.1 is a loopback address"),
         "{reply}"
     );
     assert!(!reply.contains(KEY));
+    let reply = ask(&mut ws, "rebinding").await;
+    assert!(
+        reply.contains("refused") && reply.contains("rebind.test resolves to a loopback address"),
+        "{reply}"
+    );
+    assert!(dns.lookups("rebind.test") >= 2, "looked up again at call time");
     assert_eq!(fake.connections(), 0, "the model was never called");
 
     // The same name and the same fake DNS, with the flag: the call goes through, so the
