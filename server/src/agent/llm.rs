@@ -437,7 +437,7 @@ fn said(detail: &str) -> String {
 }
 
 fn size_label(bytes: u64) -> String {
-    if bytes % MIB == 0 {
+    if bytes.is_multiple_of(MIB) {
         format!("{} MiB", bytes / MIB)
     } else {
         format!("{bytes}-byte")
