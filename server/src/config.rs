@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use crate::agent::HostLookup;
 use crate::auth::AuthMode;
 use crate::connections::ConnectionLimits;
 use crate::files::ExtractLimits;
@@ -71,6 +72,15 @@ pub struct ServerArgs {
     /// Timeout of one call to a model, in seconds.
     #[arg(long, env = "KAFKA_LLM_TIMEOUT_SECS", default_value_t = 120)]
     pub llm_timeout_secs: u64,
+    /// Largest reply of one model call, in MiB; a longer one fails the call.
+    #[arg(long, env = "KAFKA_MAX_MODEL_REPLY_MB", default_value_t = 8,
+        value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_model_reply_mb: u64,
+    /// In token mode, let models live on loopback, private, link-local and cloud-metadata
+    /// addresses (refused by default: users could make the server call internal services).
+    /// Open mode always allows them.
+    #[arg(long, env = "KAFKA_ALLOW_PRIVATE_MODEL_HOSTS")]
+    pub allow_private_model_hosts: bool,
     /// Who may call the API without a token.
     #[arg(long, env = "KAFKA_AUTH", value_enum, default_value_t = AuthSetting::Auto)]
     pub auth: AuthSetting,
@@ -97,6 +107,12 @@ pub struct Settings {
     pub max_body_bytes: u64,
     pub max_frame_bytes: usize,
     pub llm_timeout: Duration,
+    /// Largest reply body of one model call.
+    pub max_model_reply_bytes: u64,
+    /// Allows model hosts on internal addresses in token mode (open mode always does).
+    pub allow_private_model_hosts: bool,
+    /// How model host names are resolved: the system's resolver but in tests.
+    pub model_host_lookup: HostLookup,
     pub auth: AuthMode,
     pub token_ttl: Duration,
     /// Peers whose `X-Forwarded-For` is believed (see `auth::client_address`).
@@ -121,6 +137,9 @@ impl Settings {
             max_body_bytes: 100 * MIB,
             max_frame_bytes: (32 * MIB) as usize,
             llm_timeout: Duration::from_secs(120),
+            max_model_reply_bytes: 8 * MIB,
+            allow_private_model_hosts: false,
+            model_host_lookup: HostLookup::system(),
             auth: AuthMode::Open,
             token_ttl: Duration::from_secs(30 * DAY_SECS),
             trusted_proxies: Vec::new(),
@@ -147,6 +166,9 @@ impl ServerArgs {
             max_body_bytes: self.max_body_mb.max(self.max_upload_mb) * MIB,
             max_frame_bytes: (self.max_frame_mb * MIB) as usize,
             llm_timeout: Duration::from_secs(self.llm_timeout_secs),
+            max_model_reply_bytes: self.max_model_reply_mb * MIB,
+            allow_private_model_hosts: self.allow_private_model_hosts,
+            model_host_lookup: HostLookup::system(),
             auth: self.auth_mode()?,
             token_ttl: Duration::from_secs(self.token_ttl_days.clamp(1, 3650) * DAY_SECS),
             trusted_proxies: self.trusted_proxies.clone(),
@@ -193,6 +215,14 @@ impl ServerArgs {
     }
 }
 
+impl Settings {
+    /// Whether models may live on internal addresses: in open mode (a local tool, e.g. with
+    /// Ollama on localhost), or when the operator allows it.
+    pub fn private_model_hosts_allowed(&self) -> bool {
+        self.auth == AuthMode::Open || self.allow_private_model_hosts
+    }
+}
+
 /// `<platform data dir>/kafka`, e.g. `~/.local/share/kafka` on Linux.
 pub fn default_data_dir() -> anyhow::Result<PathBuf> {
     dirs::data_dir()
@@ -236,5 +266,22 @@ mod tests {
             mode(&["--bind", "0.0.0.0:8000", "--auth", "open", "--insecure-open"]).unwrap(),
             AuthMode::Open
         );
+    }
+
+    fn settings(flags: &[&str]) -> Settings {
+        let flags = ["kafka-server", "--data-dir", "/tmp/kafka-config-test"]
+            .iter()
+            .chain(flags);
+        Cli::try_parse_from(flags).unwrap().args.settings().unwrap()
+    }
+
+    #[test]
+    fn private_model_hosts_are_allowed_in_open_mode_or_with_the_flag() {
+        assert!(settings(&[]).private_model_hosts_allowed());
+        assert!(!settings(&["--auth", "token"]).private_model_hosts_allowed());
+        assert!(settings(&["--auth", "token", "--allow-private-model-hosts"]).private_model_hosts_allowed());
+        assert_eq!(settings(&[]).max_model_reply_bytes, 8 * MIB);
+        assert_eq!(settings(&["--max-model-reply-mb", "2"]).max_model_reply_bytes, 2 * MIB);
+        assert!(Cli::try_parse_from(["kafka-server", "--max-model-reply-mb", "0"]).is_err());
     }
 }

@@ -9,8 +9,10 @@
 //! model.push_json(json!({"text": "hi"}));          // the assistant's content, as JSON
 //! model.push_status(429, "slow down");             // an HTTP error
 //! model.push_hang();                               // never answers (until the client hangs up)
+//! model.push_stream(64 << 20, true);                // a 64 MiB reply, streamed (chunked)
 //! let base_url = model.base_url();                 // "http://127.0.0.1:PORT/v1"
 //! let seen = model.requests();
+//! let sent = model.streams();                       // how far each streamed reply got
 //! ```
 //!
 //! Self-contained: needs only tokio (net, io-util, sync) and serde_json.
@@ -19,6 +21,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
@@ -73,18 +76,34 @@ enum Scripted {
         body: String,
     },
     Hang,
+    /// A 200 whose body of `total` bytes is written in pieces as the client reads it.
+    Stream {
+        total: u64,
+        chunked: bool,
+    },
+}
+
+/// How far a streamed reply got before the fake stopped writing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamReport {
+    /// Body bytes the fake managed to write (into the socket's buffers, at least).
+    pub written: u64,
+    /// Whether the whole body was written; false when the client closed the connection first.
+    pub finished: bool,
 }
 
 #[derive(Default)]
 struct State {
     script: VecDeque<Scripted>,
     requests: Vec<RecordedRequest>,
+    streams: Vec<StreamReport>,
 }
 
 #[derive(Clone)]
 pub struct FakeModel {
     addr: SocketAddr,
     state: Arc<Mutex<State>>,
+    connections: Arc<AtomicUsize>,
 }
 
 impl FakeModel {
@@ -92,8 +111,22 @@ impl FakeModel {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the fake model");
         let addr = listener.local_addr().expect("fake model address");
         let state = Arc::new(Mutex::new(State::default()));
-        tokio::spawn(accept_loop(listener, state.clone()));
-        Self { addr, state }
+        let connections = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(accept_loop(listener, state.clone(), connections.clone()));
+        Self {
+            addr,
+            state,
+            connections,
+        }
+    }
+
+    /// "http://127.0.0.1:PORT", the fake's origin.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
     }
 
     /// "http://127.0.0.1:PORT/v1", the form of an OpenAI-compatible base URL.
@@ -134,8 +167,26 @@ impl FakeModel {
         self.push(Scripted::Hang)
     }
 
+    /// Answers 200 with a body of `total` bytes (the start of a chat completion that never
+    /// ends), written 64 KiB at a time, with `Transfer-Encoding: chunked` or, when `chunked` is
+    /// false, a `Content-Length` announcing the whole size. [`FakeModel::streams`] then says how
+    /// much was written.
+    pub fn push_stream(&self, total: u64, chunked: bool) -> &Self {
+        self.push(Scripted::Stream { total, chunked })
+    }
+
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state.lock().unwrap().requests.clone()
+    }
+
+    /// One report per streamed reply, once its writing has stopped.
+    pub fn streams(&self) -> Vec<StreamReport> {
+        self.state.lock().unwrap().streams.clone()
+    }
+
+    /// TCP connections accepted, whether or not a request followed.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 
     fn push(&self, scripted: Scripted) -> &Self {
@@ -144,8 +195,9 @@ impl FakeModel {
     }
 }
 
-async fn accept_loop(listener: TcpListener, state: Arc<Mutex<State>>) {
+async fn accept_loop(listener: TcpListener, state: Arc<Mutex<State>>, connections: Arc<AtomicUsize>) {
     while let Ok((stream, _)) = listener.accept().await {
+        connections.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(serve_one(stream, state.clone()));
     }
 }
@@ -164,6 +216,10 @@ async fn serve_one(mut stream: TcpStream, state: Arc<Mutex<State>>) {
     match scripted {
         Some(Scripted::Reply { status, headers, body }) => write_response(&mut stream, status, &headers, &body).await,
         Some(Scripted::Hang) => wait_for_hang_up(&mut stream).await,
+        Some(Scripted::Stream { total, chunked }) => {
+            let report = write_stream(&mut stream, total, chunked).await;
+            state.lock().unwrap().streams.push(report);
+        }
         None => write_response(&mut stream, 500, &[], "fake model: no scripted response left").await,
     }
 }
@@ -214,6 +270,50 @@ async fn write_response(stream: &mut TcpStream, status: u16, headers: &[(String,
     // The client may already have gone (cancelled, timed out); nothing to do then.
     let _ = stream.write_all(response.as_bytes()).await;
     let _ = stream.shutdown().await;
+}
+
+async fn write_stream(stream: &mut TcpStream, total: u64, chunked: bool) -> StreamReport {
+    const PIECE: usize = 64 * 1024;
+    let framing = if chunked {
+        "transfer-encoding: chunked".to_string()
+    } else {
+        format!("content-length: {total}")
+    };
+    let head = format!("HTTP/1.1 200 Fake\r\ncontent-type: application/json\r\n{framing}\r\nconnection: close\r\n\r\n");
+    let mut report = StreamReport {
+        written: 0,
+        finished: false,
+    };
+    if stream.write_all(head.as_bytes()).await.is_err() {
+        return report;
+    }
+    let opening = br#"{"choices":[{"message":{"role":"assistant","content":""#;
+    while report.written < total {
+        let size = (total - report.written).min(PIECE as u64) as usize;
+        let mut piece = vec![b'a'; size];
+        if report.written == 0 {
+            let n = opening.len().min(size);
+            piece[..n].copy_from_slice(&opening[..n]);
+        }
+        let written = if chunked {
+            let mut framed = format!("{size:x}\r\n").into_bytes();
+            framed.extend_from_slice(&piece);
+            framed.extend_from_slice(b"\r\n");
+            stream.write_all(&framed).await
+        } else {
+            stream.write_all(&piece).await
+        };
+        if written.is_err() {
+            return report;
+        }
+        report.written += size as u64;
+    }
+    if chunked && stream.write_all(b"0\r\n\r\n").await.is_err() {
+        return report;
+    }
+    report.finished = true;
+    let _ = stream.shutdown().await;
+    report
 }
 
 async fn wait_for_hang_up(stream: &mut TcpStream) {

@@ -78,6 +78,13 @@ fn file_part(name: &str, bytes: &[u8]) -> reqwest::multipart::Part {
     reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_owned())
 }
 
+/// Token mode, allowing the loopback model hosts [`account`] registers (token mode refuses
+/// them by default; `model_hosts.rs` tests that).
+fn protected_with_loopback_models(settings: &mut kafka_server::config::Settings) {
+    settings.auth = AuthMode::Token;
+    settings.allow_private_model_hosts = true;
+}
+
 /// Logs in and creates a chat, a model, a workspace file and a chat file, with the token.
 async fn account(server: &TestServer, email: &str) -> Account {
     let (user_id, token, workspace_id) = login_token(server, email).await;
@@ -261,7 +268,7 @@ async fn snapshot(server: &TestServer, owner: &Account) -> String {
 
 #[tokio::test]
 async fn protected_mode_matrix_every_endpoint_by_caller() {
-    let server = TestServer::start_with(|s| s.auth = AuthMode::Token).await;
+    let server = TestServer::start_with(protected_with_loopback_models).await;
     let owner = account(&server, "owner@example.com").await;
     let intruder = account(&server, "intruder@example.com").await;
 
@@ -353,7 +360,7 @@ async fn ws_connect(server: &TestServer, chat_id: &str, token: Option<&str>) -> 
 
 #[tokio::test]
 async fn protected_websocket_needs_the_owners_token_and_actions_stay_in_the_chat() {
-    let server = TestServer::start_with(|s| s.auth = AuthMode::Token).await;
+    let server = TestServer::start_with(protected_with_loopback_models).await;
     let owner = account(&server, "owner@example.com").await;
     let intruder = account(&server, "intruder@example.com").await;
 
@@ -795,7 +802,7 @@ async fn sqlx_scalar(server: &TestServer, query: &str) -> String {
 #[tokio::test]
 async fn path_tricks_and_oversized_bodies_are_refused_in_protected_mode_too() {
     let server = TestServer::start_with(|s| {
-        s.auth = AuthMode::Token;
+        protected_with_loopback_models(s);
         s.max_upload_bytes = 1024;
         s.max_body_bytes = 4096;
     })

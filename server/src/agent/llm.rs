@@ -1,7 +1,12 @@
 //! Client for OpenAI-compatible `/chat/completions` endpoints (OpenAI, OpenRouter, Ollama,
 //! vLLM): one call per request, retries with backoff, errors that never carry the API key.
+//!
+//! The endpoint is named by a user, so the client treats it as hostile: its host is checked
+//! (see `hosts`), redirects are not followed, the reply is read up to a size cap, and a failed
+//! call's error shows only the status and the provider's short, sanitized error message.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
@@ -10,13 +15,18 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::hosts::{self, GuardedResolver, HostLookup, HostRefusal};
+
 /// Longest wait we accept from a `Retry-After` header: a provider asking for minutes
 /// would leave the user staring at a spinner, so we give up sooner instead.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
-/// Error bodies are shown to the user; keep them short.
-const MAX_DETAIL_CHARS: usize = 500;
+/// The provider's error message is shown to the user; keep it short.
+const MAX_DETAIL_CHARS: usize = 200;
+/// An error body is read this far for its message; a longer one yields the status only.
+const MAX_ERROR_BODY: u64 = 64 * 1024;
+const MIB: u64 = 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct LlmSettings {
@@ -24,6 +34,13 @@ pub struct LlmSettings {
     pub timeout: Duration,
     /// Tries per call, the first included.
     pub max_tries: u32,
+    /// Largest reply body of one call, in bytes; a longer one fails the call unread.
+    pub max_reply_bytes: u64,
+    /// Whether a model may live on a loopback, private, link-local or cloud-metadata address.
+    /// The server allows it in open mode or with `--allow-private-model-hosts`.
+    pub allow_private_hosts: bool,
+    /// How model host names are resolved (the system's resolver but in tests).
+    pub lookup: HostLookup,
 }
 
 impl Default for LlmSettings {
@@ -31,6 +48,9 @@ impl Default for LlmSettings {
         Self {
             timeout: Duration::from_secs(120),
             max_tries: 3,
+            max_reply_bytes: 8 * MIB,
+            allow_private_hosts: true,
+            lookup: HostLookup::system(),
         }
     }
 }
@@ -87,16 +107,31 @@ impl ChatMessage {
 pub enum LlmError {
     #[error("the model rejected the API key ({status})")]
     Unauthorized { status: u16 },
-    #[error("the model endpoint or model name was not found (404): {detail}")]
+    /// `detail`, here and below, is the provider's sanitized error message, or empty.
+    #[error("the model endpoint or model name was not found (404){}", said(.detail))]
     NotFound { detail: String },
-    #[error("the model rejected the request ({status}): {detail}")]
-    Rejected { status: u16, detail: String },
-    #[error("the model service failed ({status}): {detail}")]
+    #[error("the model rejected the request ({status}){}", said(.detail))]
+    Rejected {
+        status: u16,
+        detail: String,
+        /// The body named `response_format` (a provider refusing JSON mode).
+        names_response_format: bool,
+    },
+    #[error("the model service failed ({status}){}", said(.detail))]
     Unavailable {
         status: u16,
         detail: String,
         retry_after: Option<Duration>,
     },
+    #[error(
+        "the model's provider redirected the request ({status}); redirects are not followed, \
+         so give the final URL as the model's base_url"
+    )]
+    Redirected { status: u16 },
+    #[error("the model's URL was refused: {0}")]
+    HostRefused(HostRefusal),
+    #[error("the model's reply exceeded the {} limit", size_label(*.limit))]
+    TooLarge { limit: u64 },
     #[error("could not reach the model at {url}: {reason}")]
     Unreachable { url: String, reason: String },
     #[error("the model did not answer within {} s", .timeout.as_secs_f32())]
@@ -121,15 +156,24 @@ impl LlmError {
 
     /// Some providers (older vLLM, some Ollama builds) reject the JSON-mode field outright.
     fn refuses_response_format(&self) -> bool {
-        matches!(self, Self::Rejected { status: 400 | 422, detail }
-            if detail.contains("response_format"))
+        matches!(
+            self,
+            Self::Rejected {
+                status: 400 | 422,
+                names_response_format: true,
+                ..
+            }
+        )
     }
 
     fn status_label(&self) -> String {
         match self {
-            Self::Unauthorized { status } | Self::Rejected { status, .. } | Self::Unavailable { status, .. } => {
-                status.to_string()
-            }
+            Self::Unauthorized { status }
+            | Self::Rejected { status, .. }
+            | Self::Unavailable { status, .. }
+            | Self::Redirected { status } => status.to_string(),
+            Self::HostRefused(_) => "refused host".to_string(),
+            Self::TooLarge { .. } => "too large".to_string(),
             Self::NotFound { .. } => "404".to_string(),
             Self::Unreachable { .. } => "unreachable".to_string(),
             Self::Timeout { .. } => "timeout".to_string(),
@@ -155,12 +199,32 @@ struct AssistantMessage {
 
 impl LlmClient {
     pub fn new(settings: LlmSettings) -> Self {
-        let http = reqwest::Client::builder()
+        let resolver = GuardedResolver {
+            lookup: settings.lookup.clone(),
+            allow_private: settings.allow_private_hosts,
+        };
+        let mut builder = reqwest::Client::builder()
             .timeout(settings.timeout)
+            // A redirect could turn the call into a GET to any URL, past the host check.
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(resolver));
+        if !settings.allow_private_hosts {
+            // Through a proxy the proxy would resolve the model's host, out of our resolver's
+            // sight (and a proxy on the private network would itself be refused).
+            builder = builder.no_proxy();
+        }
+        let http = builder
             .build()
             // Fails only when the TLS backend cannot start, which no request could survive.
             .expect("the HTTP client's TLS backend failed to initialise");
         Self { http, settings }
+    }
+
+    /// Whether a model may be registered with `base_url`: an http(s) URL whose host is allowed
+    /// (a name must resolve, to allowed addresses only). Calls are checked again.
+    pub async fn check_base_url(&self, base_url: &str) -> Result<(), HostRefusal> {
+        let url = hosts::parse_base_url(base_url)?;
+        hosts::check_registration(&url, self.settings.allow_private_hosts, &self.settings.lookup).await
     }
 
     /// Sends the conversation and returns the assistant's text. Asks for JSON mode and, if
@@ -211,10 +275,12 @@ impl LlmClient {
         http_try: u32,
     ) -> Result<String, LlmError> {
         let started = Instant::now();
-        let url = completions_url(&model.base_url);
-        let result = match self.http.post(&url).bearer_auth(&model.api_key).json(body).send().await {
-            Ok(response) => read_response(response, &model.api_key).await,
-            Err(e) => Err(transport_error(e, &model.base_url, self.settings.timeout)),
+        let result = match self.checked_url(model) {
+            Ok(url) => match self.http.post(url).bearer_auth(&model.api_key).json(body).send().await {
+                Ok(response) => self.read_response(response, &model.api_key).await,
+                Err(e) => Err(transport_error(e, &model.base_url, self.settings.timeout)),
+            },
+            Err(refusal) => Err(LlmError::HostRefused(refusal)),
         };
         let status = result
             .as_ref()
@@ -222,6 +288,65 @@ impl LlmClient {
         let duration_ms = started.elapsed().as_millis() as u64;
         tracing::info!(task, http_try, status, duration_ms, model = %model.name, "model call");
         result
+    }
+}
+
+impl LlmClient {
+    /// The completions URL, refused when its scheme is not http(s) or its host is a forbidden
+    /// IP address (the resolver checks names, but the client never resolves an IP literal).
+    fn checked_url(&self, model: &ModelEndpoint) -> Result<reqwest::Url, HostRefusal> {
+        let url = hosts::parse_base_url(&completions_url(&model.base_url))?;
+        hosts::check_url(&url, self.settings.allow_private_hosts)?;
+        Ok(url)
+    }
+
+    async fn read_response(&self, response: reqwest::Response, api_key: &str) -> Result<String, LlmError> {
+        let status = response.status();
+        if status.is_redirection() {
+            return Err(LlmError::Redirected {
+                status: status.as_u16(),
+            });
+        }
+        let retry_after = retry_after(response.headers());
+        if !status.is_success() {
+            // Only the message is wanted: an unreadable or oversized body leaves the status.
+            let body = self.read_body(response, MAX_ERROR_BODY).await.unwrap_or_default();
+            return Err(status_error(status, &body, api_key, retry_after));
+        }
+        let body = self.read_body(response, self.settings.max_reply_bytes).await?;
+        let completion: Completion = serde_json::from_slice(&body).map_err(|e| LlmError::BadReply(e.to_string()))?;
+        completion
+            .choices
+            .into_iter()
+            .next()
+            .and_then(|choice| choice.message.content)
+            .ok_or_else(|| LlmError::BadReply("no message content in the first choice".to_string()))
+    }
+
+    /// The body, chunk by chunk, never holding more than `limit` bytes: past it the response
+    /// is dropped, which closes the connection.
+    async fn read_body(&self, mut response: reqwest::Response, limit: u64) -> Result<Vec<u8>, LlmError> {
+        if response.content_length().is_some_and(|length| length > limit) {
+            return Err(LlmError::TooLarge { limit });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.body_error(&e))? {
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(LlmError::TooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    fn body_error(&self, e: &reqwest::Error) -> LlmError {
+        if e.is_timeout() {
+            LlmError::Timeout {
+                timeout: self.settings.timeout,
+            }
+        } else {
+            LlmError::BadReply(error_chain(e))
+        }
     }
 }
 
@@ -243,24 +368,10 @@ fn request_body(model: &ModelEndpoint, messages: &[ChatMessage], json_mode: bool
     body
 }
 
-async fn read_response(response: reqwest::Response, api_key: &str) -> Result<String, LlmError> {
-    let status = response.status();
-    let retry_after = retry_after(response.headers());
-    let text = response.text().await.map_err(|e| LlmError::BadReply(error_chain(&e)))?;
-    if !status.is_success() {
-        return Err(status_error(status, redact(&text, api_key), retry_after));
-    }
-    let completion: Completion = serde_json::from_str(&text).map_err(|e| LlmError::BadReply(e.to_string()))?;
-    completion
-        .choices
-        .into_iter()
-        .next()
-        .and_then(|choice| choice.message.content)
-        .ok_or_else(|| LlmError::BadReply("no message content in the first choice".to_string()))
-}
-
-fn status_error(status: StatusCode, detail: String, retry_after: Option<Duration>) -> LlmError {
+/// The error for a failed status; `body` is only searched for the provider's message.
+fn status_error(status: StatusCode, body: &[u8], api_key: &str, retry_after: Option<Duration>) -> LlmError {
     let code = status.as_u16();
+    let detail = provider_message(body, api_key);
     match code {
         401 => LlmError::Unauthorized { status: code },
         404 => LlmError::NotFound { detail },
@@ -269,7 +380,67 @@ fn status_error(status: StatusCode, detail: String, retry_after: Option<Duration
             detail,
             retry_after,
         },
-        _ => LlmError::Rejected { status: code, detail },
+        _ => LlmError::Rejected {
+            status: code,
+            detail,
+            names_response_format: String::from_utf8_lossy(body).contains("response_format"),
+        },
+    }
+}
+
+/// The message of a JSON error body (`{"error": {"message": …}}` as OpenAI sends it,
+/// `{"error": "…"}` or `{"message": …}`), sanitized; empty for anything else. The rest of the
+/// body is never shown: an endpoint that is not a model (an internal service) would have it
+/// relayed to the user.
+fn provider_message(body: &[u8], api_key: &str) -> String {
+    let Ok(json) = serde_json::from_slice::<Value>(body) else {
+        return String::new();
+    };
+    let message = json
+        .pointer("/error/message")
+        .and_then(Value::as_str)
+        .or_else(|| json.get("error").and_then(Value::as_str))
+        .or_else(|| json.get("message").and_then(Value::as_str));
+    message.map_or_else(String::new, |message| sanitize(message, api_key))
+}
+
+/// One line of at most [`MAX_DETAIL_CHARS`] printable characters, without the key.
+fn sanitize(message: &str, api_key: &str) -> String {
+    // Line breaks and tabs become spaces; other control and invisible characters go.
+    let printable: String = redact(message, api_key)
+        .chars()
+        .filter_map(|c| match c {
+            c if c.is_whitespace() => Some(' '),
+            c if c.is_control() || is_invisible(c) => None,
+            c => Some(c),
+        })
+        .collect();
+    let line = redact(&printable.split_whitespace().collect::<Vec<_>>().join(" "), api_key);
+    match line.char_indices().nth(MAX_DETAIL_CHARS) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
+    }
+}
+
+/// Zero-width and bidirectional-override characters, which can make text read other than it is.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+/// ": detail", or nothing when there is none.
+fn said(detail: &str) -> String {
+    if detail.is_empty() {
+        String::new()
+    } else {
+        format!(": {detail}")
+    }
+}
+
+fn size_label(bytes: u64) -> String {
+    if bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else {
+        format!("{bytes}-byte")
     }
 }
 
@@ -280,7 +451,9 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 fn transport_error(e: reqwest::Error, base_url: &str, timeout: Duration) -> LlmError {
-    if e.is_timeout() {
+    if let Some(refusal) = find_cause::<HostRefusal>(&e) {
+        LlmError::HostRefused(refusal.clone())
+    } else if e.is_timeout() {
         LlmError::Timeout { timeout }
     } else if e.is_decode() || e.is_body() {
         LlmError::BadReply(error_chain(&e))
@@ -290,6 +463,19 @@ fn transport_error(e: reqwest::Error, base_url: &str, timeout: Duration) -> LlmE
             reason: error_chain(&e),
         }
     }
+}
+
+/// The first error of type `T` in `e`'s chain (the resolver's refusal arrives wrapped in the
+/// connector's and the client's errors).
+fn find_cause<'a, T: std::error::Error + 'static>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a T> {
+    let mut next = Some(e);
+    while let Some(error) = next {
+        if let Some(found) = error.downcast_ref::<T>() {
+            return Some(found);
+        }
+        next = error.source();
+    }
+    None
 }
 
 /// reqwest's own message is generic ("error sending request"); the cause is further down.
@@ -303,17 +489,12 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
-/// Error bodies may echo the key back (some providers do); never let it through.
-fn redact(body: &str, api_key: &str) -> String {
-    let body = body.trim();
-    let body = if api_key.is_empty() {
-        body.to_string()
+/// Error messages may echo the key back (some providers do); never let it through.
+fn redact(text: &str, api_key: &str) -> String {
+    if api_key.is_empty() {
+        text.to_string()
     } else {
-        body.replace(api_key, "[redacted]")
-    };
-    match body.char_indices().nth(MAX_DETAIL_CHARS) {
-        Some((cut, _)) => format!("{}…", &body[..cut]),
-        None => body,
+        text.replace(api_key, "[redacted]")
     }
 }
 
@@ -343,14 +524,69 @@ mod tests {
     }
 
     #[test]
-    fn redact_removes_key_and_bounds_length() {
+    fn redact_removes_the_key() {
         assert_eq!(redact("bad key sk-secret", "sk-secret"), "bad key [redacted]");
-        assert!(redact(&"x".repeat(2000), "k").chars().count() <= MAX_DETAIL_CHARS + 1);
+        assert_eq!(redact("bad key", ""), "bad key");
+    }
+
+    #[test]
+    fn only_the_providers_message_is_shown_sanitized() {
+        let message = |body: &str| provider_message(body.as_bytes(), "sk-secret");
+        assert_eq!(
+            message(r#"{"error": {"message": "Bad model.\nTry\tanother\u001b[31m one.", "debug": "db_password=x"}}"#),
+            "Bad model. Try another[31m one."
+        );
+        assert_eq!(
+            message(r#"{"error": "model not loaded", "trace": "secret"}"#),
+            "model not loaded"
+        );
+        assert_eq!(message(r#"{"object": "error", "message": "bad field"}"#), "bad field");
+        assert_eq!(
+            message(r#"{"error": {"message": "key sk-secret is wrong"}}"#),
+            "key [redacted] is wrong"
+        );
+        // A key split by a control character is joined, then redacted.
+        assert_eq!(message(r#"{"error": "key sk-sec\u0000ret"}"#), "key [redacted]");
+        assert_eq!(message(r#"{"error": "a\u202eb\u200bc\r\n"}"#), "abc");
+        // Anything that is not such a JSON message shows nothing.
+        assert_eq!(message("db_password=hunter2"), "");
+        assert_eq!(message(r#"{"error": {"code": 5}, "db_password": "hunter2"}"#), "");
+        assert_eq!(message(r#"["db_password"]"#), "");
+        let long = message(&format!(r#"{{"error": {{"message": "{}"}}}}"#, "x".repeat(2000)));
+        assert_eq!(long.chars().count(), MAX_DETAIL_CHARS + 1);
+        assert!(long.ends_with('…'));
+    }
+
+    #[test]
+    fn errors_show_the_status_and_the_message_only() {
+        let err = |code, body: &str| status_error(StatusCode::from_u16(code).unwrap(), body.as_bytes(), "k", None);
+        assert_eq!(
+            err(400, r#"{"error": {"message": "bad"}}"#).to_string(),
+            "the model rejected the request (400): bad"
+        );
+        assert_eq!(
+            err(400, "db_password=1").to_string(),
+            "the model rejected the request (400)"
+        );
+        assert_eq!(err(502, "<html>").to_string(), "the model service failed (502)");
+        assert_eq!(
+            err(404, "").to_string(),
+            "the model endpoint or model name was not found (404)"
+        );
+        assert_eq!(
+            LlmError::TooLarge { limit: 8 * MIB }.to_string(),
+            "the model's reply exceeded the 8 MiB limit"
+        );
+        assert!(
+            LlmError::Redirected { status: 302 }
+                .to_string()
+                .contains("redirects are not followed")
+        );
     }
 
     #[test]
     fn statuses_map_to_retryable_or_not() {
-        let err = |code| status_error(StatusCode::from_u16(code).unwrap(), String::new(), None);
+        let err = |code| status_error(StatusCode::from_u16(code).unwrap(), b"", "", None);
         assert!(err(429).is_retryable());
         assert!(err(503).is_retryable());
         for code in [400, 401, 403, 404] {
@@ -370,15 +606,15 @@ mod tests {
         assert_eq!(wait_before_retry(&limited(2), planned), Some(Duration::from_secs(2)));
         assert_eq!(wait_before_retry(&limited(600), planned), Some(MAX_RETRY_AFTER));
         assert_eq!(wait_before_retry(&limited(2), None), None);
-        let failed = status_error(StatusCode::BAD_GATEWAY, String::new(), None);
+        let failed = status_error(StatusCode::BAD_GATEWAY, b"", "", None);
         assert_eq!(wait_before_retry(&failed, planned), planned);
     }
 
     #[test]
     fn response_format_refusal_is_recognised() {
-        let refusal = status_error(StatusCode::BAD_REQUEST, "unknown field response_format".into(), None);
+        let refusal = status_error(StatusCode::BAD_REQUEST, b"unknown field response_format", "", None);
         assert!(refusal.refuses_response_format());
-        let other = status_error(StatusCode::BAD_REQUEST, "bad messages".into(), None);
+        let other = status_error(StatusCode::BAD_REQUEST, b"bad messages", "", None);
         assert!(!other.refuses_response_format());
     }
 

@@ -4,6 +4,7 @@
 //!
 //! `run` is the whole public face; the model is any OpenAI-compatible endpoint.
 
+pub mod hosts;
 mod llm;
 mod pipeline;
 mod prompts;
@@ -12,6 +13,7 @@ mod tools;
 
 use tokio_util::sync::CancellationToken;
 
+pub use hosts::{HostLookup, HostRefusal};
 pub use llm::{LlmClient, LlmError, LlmSettings, ModelEndpoint};
 
 #[derive(Debug, Clone)]

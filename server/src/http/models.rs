@@ -37,7 +37,9 @@ pub struct NewModelForm {
     name: String,
     /// The provider's API key. Stored, never returned.
     ak: String,
-    /// An OpenAI-compatible base URL, e.g. `https://api.openai.com/v1`.
+    /// An OpenAI-compatible base URL, e.g. `https://api.openai.com/v1`. In token mode, a host on
+    /// a loopback, private, link-local or cloud-metadata address is refused (422) unless the
+    /// server runs with `--allow-private-model-hosts`.
     base_url: String,
 }
 
@@ -56,22 +58,15 @@ async fn new_model(
     // Local servers such as Ollama take any key; an empty one is allowed but must be sent.
     let api_key = form.text("ak")?;
     let base_url = form.non_blank("base_url")?.trim_end_matches('/');
-    check_base_url(base_url)?;
     caller.check_user_field(&state.store, user_id).await?;
+    // In token mode (unless allowed) internal hosts are refused: the server would call them.
+    state
+        .llm
+        .check_base_url(base_url)
+        .await
+        .map_err(|refusal| ApiError::Invalid(format!("Field base_url: {refusal}.")))?;
     let model = state.store.create_model(user_id, name, api_key, base_url).await?;
     Ok(model.info())
-}
-
-fn check_base_url(base_url: &str) -> Result<(), ApiError> {
-    let uri: warp::http::Uri = base_url
-        .parse()
-        .map_err(|_| ApiError::Invalid(format!("Field base_url: {base_url:?} is not a URL.")))?;
-    match (uri.scheme_str(), uri.host()) {
-        (Some("http" | "https"), Some(_)) => Ok(()),
-        _ => Err(ApiError::Invalid(format!(
-            "Field base_url: {base_url:?} must be an http(s) URL such as https://api.openai.com/v1."
-        ))),
-    }
 }
 
 #[utoipa::path(delete, path = "/models/delete/{model_id}", tag = "Model",
