@@ -40,8 +40,9 @@ pub struct ServerArgs {
     /// Database URL [default: sqlite://<data-dir>/kafka.db].
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Allowed CORS origins, comma-separated; `*` allows any origin (without credentials).
-    #[arg(long, env = "KAFKA_CORS_ORIGINS", value_delimiter = ',', default_value = "*")]
+    /// Web origins whose pages may use this server, comma-separated (`https://app.example`),
+    /// besides loopback origins and the server's own; `*` allows any (without credentials).
+    #[arg(long, env = "KAFKA_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
     /// Largest uploaded file, in MiB (REST and WebSocket).
     #[arg(long, env = "KAFKA_MAX_UPLOAD_MB", default_value_t = 25)]
@@ -52,6 +53,12 @@ pub struct ServerArgs {
     /// Largest WebSocket message, in MiB.
     #[arg(long, env = "KAFKA_MAX_FRAME_MB", default_value_t = 32)]
     pub max_frame_mb: u64,
+    /// Longest chat message or agent prompt, in KiB (longer text belongs in a file).
+    #[arg(long, env = "KAFKA_MAX_MESSAGE_KB", default_value_t = 1024)]
+    pub max_message_kb: u64,
+    /// Files in one upload request at most (REST; the WebSocket uploads one at a time).
+    #[arg(long, env = "KAFKA_MAX_FILES_PER_UPLOAD", default_value_t = 100)]
+    pub max_files_per_upload: usize,
     /// Open connections (HTTP and WebSocket) at most; past it new ones are closed at once.
     #[arg(long, env = "KAFKA_MAX_CONNECTIONS", default_value_t = 16_384)]
     pub max_connections: usize,
@@ -123,6 +130,10 @@ pub struct Settings {
     pub extract_limits: ExtractLimits,
     /// Bounds on open connections and on slow request heads.
     pub connections: ConnectionLimits,
+    /// Longest chat message or prompt, in bytes.
+    pub max_message_bytes: usize,
+    /// Files of one upload request at most.
+    pub max_files_per_upload: usize,
 }
 
 impl Settings {
@@ -132,7 +143,7 @@ impl Settings {
         Self {
             database_url: sqlite_url(&data_dir),
             data_dir,
-            cors_origins: vec!["*".into()],
+            cors_origins: Vec::new(),
             max_upload_bytes: 25 * MIB,
             max_body_bytes: 100 * MIB,
             max_frame_bytes: (32 * MIB) as usize,
@@ -146,6 +157,8 @@ impl Settings {
             sealer: Sealer::default(),
             extract_limits: ExtractLimits::default(),
             connections: ConnectionLimits::default(),
+            max_message_bytes: MIB as usize,
+            max_files_per_upload: crate::files::DEFAULT_MAX_FILES,
         }
     }
 }
@@ -184,6 +197,8 @@ impl ServerArgs {
                 max_per_address: self.max_connections_per_address.max(1),
                 header_read_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
             },
+            max_message_bytes: (self.max_message_kb.max(1) * 1024) as usize,
+            max_files_per_upload: self.max_files_per_upload.max(1),
         })
     }
 

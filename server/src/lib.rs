@@ -56,7 +56,9 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<SharedState> {
     Ok(Arc::new(AppState {
         hub: Hub::start(store.clone()).await?,
         store,
-        uploads: Uploads::new(&settings.data_dir).with_extract_limits(settings.extract_limits.clone()),
+        uploads: Uploads::new(&settings.data_dir)
+            .with_extract_limits(settings.extract_limits.clone())
+            .with_max_files(settings.max_files_per_upload),
         settings,
         llm,
         payload_cache: Default::default(),

@@ -27,6 +27,8 @@ pub enum UploadError {
     BadName(String),
     #[error("File {name:?} is larger than the {limit_mib} MiB upload limit.")]
     TooLarge { name: String, limit_mib: u64 },
+    #[error("At most {limit} files may be uploaded at once; this upload has {count}.")]
+    TooMany { count: usize, limit: usize },
     #[error("could not store the upload: {0}")]
     Io(#[from] io::Error),
 }
@@ -57,7 +59,11 @@ pub const UPLOAD_DIR: &str = "uploads/files";
 pub struct Uploads {
     bytes: Arc<dyn ByteStore>,
     extractor: Extractor,
+    max_files: usize,
 }
+
+/// Files of one upload request at most, unless `with_max_files` says otherwise.
+pub const DEFAULT_MAX_FILES: usize = 100;
 
 impl Uploads {
     /// Uploads kept under `data_dir`.
@@ -70,6 +76,15 @@ impl Uploads {
         Self {
             bytes,
             extractor: Extractor::new(ExtractLimits::default()),
+            max_files: DEFAULT_MAX_FILES,
+        }
+    }
+
+    /// At most `max_files` files per upload request.
+    pub fn with_max_files(self, max_files: usize) -> Self {
+        Self {
+            max_files: max_files.max(1),
+            ..self
         }
     }
 
@@ -102,6 +117,12 @@ impl Uploads {
         uploads: Vec<(String, bytes::Bytes)>,
         max_bytes: u64,
     ) -> Result<Vec<SavedUpload>, UploadError> {
+        if uploads.len() > self.max_files {
+            return Err(UploadError::TooMany {
+                count: uploads.len(),
+                limit: self.max_files,
+            });
+        }
         let mut checked = Vec::with_capacity(uploads.len());
         for (raw_name, bytes) in uploads {
             let name = sanitize_filename(&raw_name).map_err(UploadError::BadName)?;

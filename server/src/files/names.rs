@@ -8,7 +8,11 @@ const MAX_NAME_BYTES: usize = 200;
 pub fn sanitize_filename(raw: &str) -> Result<String, String> {
     // Clients send paths ("C:\\docs\\a.pdf", "../../etc/passwd"): keep the last segment only.
     let last = raw.rsplit(['/', '\\']).next().unwrap_or(raw);
-    let cleaned: String = last.chars().filter(|c| !c.is_control()).collect();
+    // Control characters, and the bidirectional controls that make "exe.pdf" show as "fdp.exe".
+    let cleaned: String = last
+        .chars()
+        .filter(|c| !c.is_control() && !is_bidi_control(*c))
+        .collect();
     let cleaned = cleaned.trim().trim_start_matches('.').trim();
     let mut name = String::with_capacity(cleaned.len().min(MAX_NAME_BYTES));
     for c in cleaned.chars() {
@@ -25,9 +29,21 @@ pub fn sanitize_filename(raw: &str) -> Result<String, String> {
     Ok(name)
 }
 
+/// Unicode's explicit directional marks, embeddings, overrides and isolates.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 #[cfg(test)]
 mod tests {
     use super::sanitize_filename;
+
+    #[test]
+    fn strips_bidirectional_controls() {
+        assert_eq!(sanitize_filename("invoice\u{202E}fdp.exe").unwrap(), "invoicefdp.exe");
+        assert_eq!(sanitize_filename("\u{2067}a\u{2069}\u{200F}.txt").unwrap(), "a.txt");
+        assert!(sanitize_filename("\u{202E}\u{202C}").is_err());
+    }
 
     #[test]
     fn keeps_plain_names() {

@@ -40,7 +40,9 @@ pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
 pub(super) fn upload_error(error: UploadError) -> ApiError {
     match error {
         UploadError::BadName(detail) => ApiError::Invalid(detail),
-        too_large @ UploadError::TooLarge { .. } => ApiError::TooLarge(too_large.to_string()),
+        too_large @ (UploadError::TooLarge { .. } | UploadError::TooMany { .. }) => {
+            ApiError::TooLarge(too_large.to_string())
+        }
         UploadError::Io(e) => ApiError::internal(e),
     }
 }

@@ -92,6 +92,9 @@ fn parse_urlencoded(body: &[u8]) -> Form {
     }
 }
 
+/// Parts (fields and files) of one multipart body at most.
+const MAX_PARTS: usize = 1_000;
+
 async fn parse_multipart(content_type: &str, body: Bytes, max_file: u64) -> Result<Form, ApiError> {
     let boundary = multer::parse_boundary(content_type)
         .map_err(|_| ApiError::Invalid("Multipart body without a boundary.".into()))?;
@@ -99,7 +102,15 @@ async fn parse_multipart(content_type: &str, body: Bytes, max_file: u64) -> Resu
     let limits = multer::Constraints::new().size_limit(multer::SizeLimit::new().per_field(max_file));
     let mut multipart = multer::Multipart::with_constraints(stream, boundary, limits);
     let mut form = Form::default();
+    let mut parts = 0;
     while let Some(field) = multipart.next_field().await.map_err(|e| multipart_error(e, max_file))? {
+        // Files per upload have their own, smaller limit (`Uploads`); this bounds the parsing.
+        parts += 1;
+        if parts > MAX_PARTS {
+            return Err(ApiError::TooLarge(format!(
+                "A form may have at most {MAX_PARTS} parts."
+            )));
+        }
         let name = field.name().unwrap_or_default().to_owned();
         match field.file_name().map(str::to_owned) {
             Some(filename) => {

@@ -3,6 +3,7 @@
 
 mod auth;
 mod based;
+pub mod browsers;
 mod chat;
 mod docs;
 mod file;
@@ -27,7 +28,7 @@ pub use docs::ApiDoc;
 
 /// Every route of the server.
 pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
-    let cors = cors(&state.settings.cors_origins);
+    let policy = browsers::Policy::new(&state.settings.cors_origins, state.settings.auth);
     let root = warp::path::end().and(warp::get()).map(|| {
         json_ok(&Welcome {
             message: "Welcome to the Kafka API. Docs at /docs.".into(),
@@ -58,24 +59,14 @@ pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
         .or(docs::routes())
         .unify()
         .boxed();
-    api.with(cors)
-        .map(Reply::into_response)
+    browsers::preflight(policy.clone())
+        .or(browsers::guard(policy).and(api).map(browsers::decorate))
+        .unify()
         .recover(handle_rejection)
         .unify()
         .with(warp::trace::request())
         .map(Reply::into_response)
         .boxed()
-}
-
-fn cors(origins: &[String]) -> warp::cors::Builder {
-    let builder = warp::cors()
-        .allow_methods(["GET", "POST", "PATCH", "DELETE", "OPTIONS"])
-        .allow_headers(["content-type", "authorization"]);
-    if origins.iter().any(|o| o == "*") {
-        builder.allow_any_origin()
-    } else {
-        builder.allow_origins(origins.iter().map(String::as_str))
-    }
 }
 
 /// The request's caller, from its `Authorization: Bearer` header — or the 401 to answer, which
@@ -124,7 +115,9 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError>
 
 /// Turns warp's own rejections (no route, wrong method, body limits) into `{"detail": …}`.
 async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> {
-    let (status, detail) = if rejection.is_not_found() {
+    let (status, detail) = if let Some(browsers::Forbidden(why)) = rejection.find() {
+        (StatusCode::FORBIDDEN, why.clone())
+    } else if rejection.is_not_found() {
         (StatusCode::NOT_FOUND, "Not Found".to_owned())
     } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
         (StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large.".to_owned())
@@ -137,8 +130,6 @@ async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> 
         (StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed".to_owned())
     } else if let Some(e) = rejection.find::<warp::reject::InvalidHeader>() {
         (StatusCode::BAD_REQUEST, e.to_string())
-    } else if let Some(e) = rejection.find::<warp::cors::CorsForbidden>() {
-        (StatusCode::FORBIDDEN, e.to_string())
     } else {
         tracing::warn!(?rejection, "unhandled rejection");
         (StatusCode::BAD_REQUEST, format!("Bad request: {rejection:?}"))

@@ -70,6 +70,9 @@ pub(super) async fn internal_error(session: &Session, error: impl std::fmt::Disp
 }
 
 async fn echo(session: &Session, text: &str) {
+    if let Err(too_long) = session.check_message_size("A chat message", text) {
+        return session.send_error(too_long).await;
+    }
     let messages = [
         MessageRecord::text("user", text),
         MessageRecord::text("assistant", &format!("Echo: {text}")),

@@ -34,6 +34,9 @@ pub async fn new_message(session: &Session, request: NewMessage) {
     if request.prompt.trim().is_empty() {
         return session.send_error("The prompt is empty.").await;
     }
+    if let Err(too_long) = session.check_message_size("A prompt", &request.prompt) {
+        return session.send_error(too_long).await;
+    }
     let chat = match state.store.chat(&session.chat_id).await {
         Ok(chat) => chat,
         Err(error) => return store_error(session, error).await,

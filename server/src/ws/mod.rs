@@ -28,10 +28,10 @@ use kafka_protocol::ws::{ErrorFrame, PROTOCOL_V2};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, interval};
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use warp::Filter;
 use warp::filters::BoxedFilter;
 
@@ -152,6 +152,19 @@ impl Session {
 
     pub async fn send_error(&self, error: impl Into<String>) {
         self.send_json(&ErrorFrame { error: error.into() }).await;
+    }
+
+    /// Refuses text beyond the chat-message limit, naming it (`what` starts the sentence).
+    pub fn check_message_size(&self, what: &str, text: &str) -> Result<(), String> {
+        let limit = self.state.settings.max_message_bytes;
+        if text.len() <= limit {
+            return Ok(());
+        }
+        Err(format!(
+            "{what} may be at most {} KiB (--max-message-kb); this one is {} KiB. Upload long text as a file.",
+            limit / 1024,
+            text.len().div_ceil(1024)
+        ))
     }
 
     /// A protocol-1 client: it gets the original's shapes (file contents as strings).
@@ -302,13 +315,17 @@ async fn read_frames(
             None => return,
             Some(Ok(message)) => message,
             Some(Err(error)) => {
-                // Beyond the transport's hard limit: say why before the socket goes.
-                session
-                    .send_error(format!(
+                // A broken frame: say why before the socket goes; the size limit only when
+                // the size was the reason.
+                let why = match &error {
+                    WsError::Capacity(_) => format!(
                         "Frame rejected: {error}. The limit is {} MiB.",
                         max_frame / (1024 * 1024)
-                    ))
-                    .await;
+                    ),
+                    WsError::Utf8(_) => "Frame rejected: a text frame must be valid UTF-8.".to_owned(),
+                    _ => format!("Frame rejected: {error}."),
+                };
+                session.send_error(why).await;
                 return;
             }
         };
