@@ -2,6 +2,7 @@
 //! passes). Each check holds its 19 MiB for ~25 ms of CPU, so hashing runs on a bounded pool
 //! ([`Hasher`]): one check per core at a time, a short queue behind them, and past the queue
 //! the caller is told to come back (`429`) instead of the server taking memory without bound.
+//! The async workers never compute a hash.
 
 use std::sync::Arc;
 
@@ -53,16 +54,21 @@ pub fn verify_now(password: &str, stored: &str) -> bool {
         .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
-/// The bounded hashing pool: at most `workers` argon2 computations at once (each on the
-/// blocking pool), at most `waiting` more queued; anything beyond is refused at once with
-/// [`ApiError::Busy`].
+/// The bounded hashing pool: `workers` threads of its own compute, at most `waiting` more
+/// computations queue, anything beyond is refused at once with [`ApiError::Busy`]. Threads of
+/// its own rather than tokio's blocking pool: each thread's allocator keeps the 19 MiB of its
+/// last computation for the next, so a fixed set of threads holds at most `workers` × 19 MiB,
+/// where tokio's many blocking threads could each keep their own.
 #[derive(Debug)]
 pub struct Hasher {
-    /// Computations running or queued: `workers + waiting` permits, taken without waiting.
+    /// Computations running or queued: `workers + waiting` permits, taken without waiting
+    /// and given back when the computation ends (even if its caller went away).
     admitted: Arc<Semaphore>,
-    /// Computations running: `workers` permits.
-    running: Arc<Semaphore>,
+    /// The workers' queue; they stop when the pool is dropped.
+    jobs: std::sync::mpsc::Sender<Job>,
 }
+
+type Job = Box<dyn FnOnce() + Send>;
 
 impl Default for Hasher {
     /// One worker per core, twice as many waiting.
@@ -75,24 +81,41 @@ impl Default for Hasher {
 impl Hasher {
     pub fn new(workers: usize, waiting: usize) -> Self {
         let workers = workers.max(1);
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for n in 0..workers {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("kafka-hash-{n}"))
+                .spawn(move || {
+                    loop {
+                        let job = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let Ok(job) = job else { break };
+                        // A panicking job must not take its worker with it.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
+                });
+            if let Err(error) = spawned {
+                tracing::error!(%error, "cannot start a password-hashing thread");
+            }
+        }
         Self {
             admitted: Arc::new(Semaphore::new(workers + waiting)),
-            running: Arc::new(Semaphore::new(workers)),
+            jobs,
         }
     }
 
-    /// Runs `work` on the blocking pool once a worker is free; `Busy` when the queue is full.
-    /// The permits travel with the work, so a caller that goes away (a dropped request) does
-    /// not free a worker slot before its computation ends.
+    /// Runs `work` on a worker; `Busy` when the queue is full.
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
         let admitted = self.admitted.clone().try_acquire_owned().map_err(|_| busy())?;
-        let running = self.running.clone().acquire_owned().await.map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(move || {
-            let _permits = (admitted, running);
-            work()
-        })
-        .await
-        .map_err(ApiError::internal)
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let output = work();
+            drop(admitted);
+            let _ = done.send(output);
+        });
+        self.jobs.send(job).map_err(ApiError::internal)?;
+        result.await.map_err(ApiError::internal)
     }
 
     /// The PHC string to store for `password`.
