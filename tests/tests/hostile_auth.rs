@@ -306,8 +306,18 @@ async fn concurrent_guesses_cannot_race_the_throttle_and_hashing_is_bounded() {
         s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
     })
     .await;
-    let (status, _) = login(&server, json!({"email": "target@example.com", "password": PASSWORD})).await;
+    let (status, body) = login(&server, json!({"email": "target@example.com", "password": PASSWORD})).await;
     assert_eq!(status, StatusCode::OK);
+    // Set again through `/auth/password`, so that the account has a password on any server.
+    let set = server
+        .http
+        .post(server.url("/auth/password"))
+        .bearer_auth(body["token"].as_str().unwrap())
+        .json(&json!({"password": PASSWORD, "current_password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), StatusCode::OK);
 
     // 60 wrong guesses for one account at once, from one address: at most the account's
     // limit (5) are checked, the others are 429 without being hashed.
