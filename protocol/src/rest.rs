@@ -40,7 +40,8 @@ pub struct Health {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct LoginRequest {
     pub email: String,
-    /// Needed once the account has a password (`POST /auth/password`); ignored otherwise.
+    /// Protected mode: always needed (a new email's account is created with it). Open mode:
+    /// needed once the account has a password (`POST /auth/password`); ignored otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
 }
@@ -68,6 +69,9 @@ pub struct LoginResponse {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct PasswordRequest {
     pub password: String,
+    /// The account's present password, needed when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_password: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

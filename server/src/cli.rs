@@ -28,6 +28,16 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Manage accounts in the database the server options name.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Set EMAIL's password, read from stdin (one line, 8 characters or more); creates the
+    /// account if there is none, and logs out every session of an existing one.
+    SetPassword { email: String },
 }
 
 pub fn main() -> ExitCode {
@@ -37,6 +47,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Check { files }) => check(&files),
+        Some(Command::User(UserCommand::SetPassword { email })) => {
+            crate::auth::admin::set_password_command(&cli.server, &email)
+        }
         Some(Command::Serve) | None => run_server(&cli.server),
     }
 }

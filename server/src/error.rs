@@ -23,6 +23,9 @@ pub enum ApiError {
     /// Too many failed logins: try again after this many seconds.
     #[error("Too many failed login attempts; try again in {0} seconds.")]
     Throttled(u64),
+    /// The password-hashing pool is full: try again shortly (`429`).
+    #[error("{0}")]
+    Busy(String),
     /// Something broke on our side; logged, answered with a generic message.
     #[error("internal error: {0}")]
     Internal(String),
@@ -36,7 +39,7 @@ impl ApiError {
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Throttled(_) | ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

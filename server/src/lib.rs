@@ -63,6 +63,7 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<SharedState> {
         llm,
         payload_cache: Default::default(),
         throttle: LoginThrottle::default(),
+        hasher: Default::default(),
     }))
 }
 

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::agent::LlmClient;
+use crate::auth::passwords::Hasher;
 use crate::auth::throttle::LoginThrottle;
 use crate::config::Settings;
 use crate::files::Uploads;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub payload_cache: PayloadCache,
     /// Failed logins per account and address.
     pub throttle: LoginThrottle,
+    /// The bounded pool every password hash and check runs on.
+    pub hasher: Hasher,
 }
 
 pub type SharedState = Arc<AppState>;

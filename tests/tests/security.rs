@@ -13,6 +13,9 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
 const KEY: &str = "sk-owner-secret-0451";
+/// The password every account of these tests logs in with (protected mode needs one; open mode
+/// ignores it until the account has one).
+const PASSWORD: &str = "correct horse battery staple";
 
 /// A logged-in user and what they own.
 #[derive(Clone, Debug)]
@@ -38,7 +41,7 @@ async fn login(server: &TestServer, body: Value) -> reqwest::Response {
 }
 
 async fn login_token(server: &TestServer, email: &str) -> (String, String, String) {
-    let response = login(server, json!({ "email": email })).await;
+    let response = login(server, json!({ "email": email, "password": PASSWORD })).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     (
@@ -48,13 +51,14 @@ async fn login_token(server: &TestServer, email: &str) -> (String, String, Strin
     )
 }
 
-/// Sets the password of `token`'s account; the response status.
+/// Sets the password of `token`'s account (whose password, if it has one, is `PASSWORD`);
+/// the response status.
 async fn set_password(server: &TestServer, token: &str, password: &str) -> StatusCode {
     server
         .http
         .post(server.url("/auth/password"))
         .bearer_auth(token)
-        .json(&json!({ "password": password }))
+        .json(&json!({ "password": password, "current_password": PASSWORD }))
         .send()
         .await
         .unwrap()
@@ -310,7 +314,7 @@ async fn protected_mode_leaves_only_the_public_paths_open() {
         let response = server.http.get(server.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
     }
-    let response = login(&server, json!({"email": "public@example.com"})).await;
+    let response = login(&server, json!({"email": "public@example.com", "password": PASSWORD})).await;
     assert_eq!(response.status(), 200);
     for (method, path) in [
         (Method::POST, "/auth/logout"),
@@ -485,7 +489,7 @@ async fn passwords_logout_and_expiry() {
     .await;
     let (_, token, _) = login_token(&server, "pw@example.com").await;
     assert_eq!(set_password(&server, &token, "short").await, 422);
-    let other_session = login(&server, json!({"email": "pw@example.com"}))
+    let other_session = login(&server, json!({"email": "pw@example.com", "password": PASSWORD}))
         .await
         .json::<Value>()
         .await

@@ -334,25 +334,14 @@ async fn a_dropped_socket_reconnects_and_the_typed_text_stays() {
 #[tokio::test]
 async fn a_protected_server_is_used_with_a_password_and_tokens_throughout() {
     let server = TestServer::start_with(|s| s.auth = kafka_server::auth::AuthMode::Token).await;
-    let login: serde_json::Value = server
+    let created = server
         .http
         .post(server.url("/auth/login"))
-        .json(&json!({"email": "guarded@example.com"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let set = server
-        .http
-        .post(server.url("/auth/password"))
-        .bearer_auth(login["token"].as_str().unwrap())
-        .json(&json!({"password": "a long passphrase"}))
+        .json(&json!({"email": "guarded@example.com", "password": "a long passphrase"}))
         .send()
         .await
         .unwrap();
-    assert_eq!(set.status(), 200);
+    assert_eq!(created.status(), 200);
 
     let mut ui = Harness::new(&server.base, 120, 40);
     ui.type_text("guarded@example.com");
@@ -371,4 +360,40 @@ async fn a_protected_server_is_used_with_a_password_and_tokens_throughout() {
         app.connection == Connection::Connected && app.chat.as_ref().is_some_and(|chat| chat.loaded)
     })
     .await;
+}
+
+/// A new email on a protected server: the server wants a password for it too, so the field
+/// shows; a too-short one is refused with the server's reason, and a good one creates the
+/// account with it.
+#[tokio::test]
+async fn a_new_account_on_a_protected_server_is_asked_a_password_and_made_with_it() {
+    let server = TestServer::start_with(|s| s.auth = kafka_server::auth::AuthMode::Token).await;
+    let mut ui = Harness::new(&server.base, 120, 40);
+    ui.type_text("newcomer@example.com");
+    ui.press(KeyCode::Enter);
+    ui.wait_for("the password field", |app| app.login.asks_password && !app.logging_in)
+        .await;
+    assert_eq!(ui.app().last_error, None);
+    assert!(ui.screen().contains("The server wants a password"), "{}", ui.screen());
+
+    ui.type_text("short");
+    ui.press(KeyCode::Enter);
+    ui.wait_for("the refusal", |app| !app.logging_in && app.last_error.is_some())
+        .await;
+    assert!(
+        ui.app().last_error.as_deref().unwrap().contains("at least 8"),
+        "{:?}",
+        ui.app().last_error
+    );
+    ui.type_text(" but longer now");
+    ui.press(KeyCode::Enter);
+    ui.wait_for("the browser", |app| app.screen == Screen::Browser).await;
+    let account = server
+        .state
+        .store
+        .credentials("newcomer@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(account.password_hash.is_some(), "made with the password");
 }

@@ -31,7 +31,7 @@ fn login() -> App {
     app
 }
 
-/// The server said the account has a password; it is being typed (masked).
+/// The server wants a password; it is being typed (masked).
 fn login_password() -> App {
     let mut app = login();
     key(&mut app, KeyCode::Enter);

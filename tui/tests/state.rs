@@ -360,6 +360,25 @@ fn a_refused_login_asks_for_the_password_then_says_when_it_is_wrong() {
     app.handle_event(AppEvent::LoginRefused("Invalid credentials.".into()));
     assert_eq!(app.last_error.as_deref(), Some("Invalid credentials."));
     assert!(app.login.password.text().is_empty(), "typed again from scratch");
+
+    // Enter with the field empty sends no password: the 401 asks for it again, it does not
+    // say the (unsent) password was wrong.
+    assert_eq!(type_and_send(&mut app, ""), login("ada@example.com", None));
+    app.handle_event(AppEvent::LoginRefused("Invalid credentials.".into()));
+    assert_eq!(app.last_error.as_deref(), Some("Type the password."));
+    assert!(app.login.asks_password && app.login.focus == LoginField::Password);
+    // A new account's password that the server refuses (422) says why.
+    assert_eq!(
+        type_and_send(&mut app, "short"),
+        login("ada@example.com", Some("short"))
+    );
+    app.handle_event(AppEvent::Failed("Field password: use at least 8 characters.".into()));
+    assert_eq!(
+        app.last_error.as_deref(),
+        Some("Field password: use at least 8 characters.")
+    );
+    assert!(!app.logging_in);
+
     key(&mut app, KeyCode::Tab);
     assert_eq!(app.login.focus, LoginField::Email);
     assert_eq!(app.login.email.text(), "ada@example.com");

@@ -6,6 +6,7 @@
 //! both modes, and with a token every named resource must be the token user's own — others'
 //! resources answer 404 exactly like missing ones, so existence is not revealed.
 
+pub mod admin;
 pub mod client_address;
 pub mod passwords;
 pub mod throttle;
@@ -59,6 +60,16 @@ pub async fn authenticate(state: &SharedState, credential: Option<&str>) -> Resu
         }),
         None => Err(ApiError::Unauthorized(BAD_TOKEN.into())),
     }
+}
+
+/// Trims and lower-cases an email so that `A@x.io` and `a@x.io ` are one user; the message is
+/// for the client.
+pub fn normalize_email(raw: &str) -> Result<String, String> {
+    let email = raw.trim().to_lowercase();
+    if !email_address::EmailAddress::is_valid(&email) {
+        return Err(format!("Field email: {raw:?} is not a valid email address."));
+    }
+    Ok(email)
 }
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).

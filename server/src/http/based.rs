@@ -22,7 +22,8 @@ pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
         .and(caller(state))
         .and(warp::body::content_length_limit(MAX_CODE_BYTES))
         .and(warp::body::bytes())
-        .then(|caller, body: Bytes| async move { reply(validate(caller, &body).await) })
+        // The caller filter only refuses (before the body is read); anyone it lets in may validate.
+        .then(|_: Caller, body: Bytes| async move { reply(validate(&body).await) })
         .boxed()
 }
 
@@ -31,8 +32,7 @@ pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
 #[utoipa::path(post, path = "/based/validate", tag = "Based",
     request_body = ValidateRequest,
     responses((status = 200, body = ValidateResponse), (status = 422, body = Detail), (status = 413, body = Detail)))]
-async fn validate(caller: Result<Caller, ApiError>, body: &[u8]) -> Result<ValidateResponse, ApiError> {
-    caller?;
+async fn validate(body: &[u8]) -> Result<ValidateResponse, ApiError> {
     let request: ValidateRequest = json_body(body)?;
     // Validation is CPU work: keep it off the async workers.
     let diagnostics = tokio::task::spawn_blocking(move || based::validate(&request.code))

@@ -55,12 +55,7 @@ pub struct NewChatForm {
 #[utoipa::path(post, path = "/chat/new", tag = "Chat",
     request_body(content = NewChatForm, content_type = "multipart/form-data"),
     responses((status = 200, body = ChatResponse), (status = 404, body = Detail), (status = 422, body = Detail)))]
-async fn new_chat(
-    state: &SharedState,
-    caller: Result<Caller, ApiError>,
-    form: Result<Form, ApiError>,
-) -> Result<ChatResponse, ApiError> {
-    let caller = caller?;
+async fn new_chat(state: &SharedState, caller: Caller, form: Result<Form, ApiError>) -> Result<ChatResponse, ApiError> {
     let form = form?;
     let user_id = form.non_blank("user_id")?;
     let workspace_id = form.non_blank("workspace_id")?;
@@ -88,10 +83,9 @@ pub struct RenameChatForm {
     responses((status = 200, body = ChatResponse), (status = 404, body = Detail), (status = 422, body = Detail)))]
 async fn rename_chat(
     state: &SharedState,
-    caller: Result<Caller, ApiError>,
+    caller: Caller,
     form: Result<Form, ApiError>,
 ) -> Result<ChatResponse, ApiError> {
-    let caller = caller?;
     let form = form?;
     let chat_id = form.non_blank("chat_id")?;
     let new_name = form.non_blank("new_name")?;
@@ -109,8 +103,8 @@ async fn rename_chat(
 #[utoipa::path(delete, path = "/chat/{chat_id}", tag = "Chat",
     params(("chat_id" = String, Path)),
     responses((status = 200, body = Detail), (status = 404, body = Detail)))]
-async fn delete_chat(state: &SharedState, caller: Result<Caller, ApiError>, chat_id: &str) -> Result<Detail, ApiError> {
-    caller?.check_owns(&state.store, Resource::Chat, chat_id).await?;
+async fn delete_chat(state: &SharedState, caller: Caller, chat_id: &str) -> Result<Detail, ApiError> {
+    caller.check_owns(&state.store, Resource::Chat, chat_id).await?;
     let paths = state.store.delete_chat(chat_id).await?;
     state.uploads.remove_all(&paths).await;
     state.hub.chat_deleted(chat_id);

@@ -66,10 +66,9 @@ pub struct UploadForm {
     responses((status = 200, body = FileUploadResponse), (status = 404, body = Detail), (status = 413, body = Detail), (status = 422, body = Detail)))]
 async fn upload(
     state: &SharedState,
-    caller: Result<Caller, ApiError>,
+    caller: Caller,
     form: Result<Form, ApiError>,
 ) -> Result<FileUploadResponse, ApiError> {
-    let caller = caller?;
     let form = form?;
     let user_id = form.optional("user_id").filter(|id| !id.is_empty());
     let target_id = form.non_blank("target_id")?;
@@ -133,8 +132,8 @@ async fn upload(
 #[utoipa::path(delete, path = "/file/delete/{file_id}", tag = "File",
     params(("file_id" = String, Path)),
     responses((status = 200, body = Detail), (status = 404, body = Detail)))]
-async fn delete_file(state: &SharedState, caller: Result<Caller, ApiError>, file_id: &str) -> Result<Detail, ApiError> {
-    caller?.check_owns(&state.store, Resource::File, file_id).await?;
+async fn delete_file(state: &SharedState, caller: Caller, file_id: &str) -> Result<Detail, ApiError> {
+    caller.check_owns(&state.store, Resource::File, file_id).await?;
     let file = state.store.delete_file(file_id).await?;
     if !file.path.is_empty() {
         state.uploads.discard(&file.path).await;
@@ -164,10 +163,9 @@ pub struct RenameFileForm {
     responses((status = 200, body = FileRenameResponse), (status = 404, body = Detail), (status = 422, body = Detail)))]
 async fn rename_file(
     state: &SharedState,
-    caller: Result<Caller, ApiError>,
+    caller: Caller,
     form: Result<Form, ApiError>,
 ) -> Result<FileRenameResponse, ApiError> {
-    let caller = caller?;
     let form = form?;
     let file_id = form.non_blank("file_id")?;
     let new_name = sanitize_filename(form.text("new_name")?).map_err(ApiError::Invalid)?;

@@ -69,18 +69,27 @@ pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-/// The request's caller, from its `Authorization: Bearer` header — or the 401 to answer, which
-/// the handler returns before looking at anything else.
-pub(crate) fn caller(
-    state: SharedState,
-) -> impl Filter<Extract = (Result<Caller, ApiError>,), Error = Rejection> + Clone {
+/// The request's caller, from its `Authorization: Bearer` header. A missing (in protected
+/// mode) or bad token rejects the request here, so routes put this filter before their body
+/// filters: the `401` is answered from the headers alone, before any of the body is read.
+pub(crate) fn caller(state: SharedState) -> impl Filter<Extract = (Caller,), Error = Rejection> + Clone {
     warp::header::optional::<String>("authorization")
         .and(with_state(state))
-        .then(|header: Option<String>, state: SharedState| async move {
-            let token = header.as_deref().map(crate::auth::bearer).transpose()?;
-            crate::auth::authenticate(&state, token).await
+        .and_then(|header: Option<String>, state: SharedState| async move {
+            let resolved = match header.as_deref().map(crate::auth::bearer).transpose() {
+                Ok(token) => crate::auth::authenticate(&state, token).await,
+                Err(error) => Err(error),
+            };
+            resolved.map_err(|error| warp::reject::custom(Refused(error)))
         })
 }
+
+/// A request refused before its handler ran (e.g. `401` for a missing token); answered by
+/// [`handle_rejection`] with the error's status and `{"detail": …}`.
+#[derive(Debug)]
+pub(crate) struct Refused(pub ApiError);
+
+impl warp::reject::Reject for Refused {}
 
 /// Passes the shared state into a handler.
 pub(crate) fn with_state(state: SharedState) -> impl Filter<Extract = (SharedState,), Error = Infallible> + Clone {
@@ -115,6 +124,9 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError>
 
 /// Turns warp's own rejections (no route, wrong method, body limits) into `{"detail": …}`.
 async fn handle_rejection(rejection: Rejection) -> Result<Response, Infallible> {
+    if let Some(Refused(error)) = rejection.find::<Refused>() {
+        return Ok(error_response(error));
+    }
     let (status, detail) = if let Some(browsers::Forbidden(why)) = rejection.find() {
         (StatusCode::FORBIDDEN, why.clone())
     } else if rejection.is_not_found() {

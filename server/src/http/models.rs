@@ -46,12 +46,7 @@ pub struct NewModelForm {
 #[utoipa::path(post, path = "/models/new", tag = "Model",
     request_body(content = NewModelForm, content_type = "multipart/form-data"),
     responses((status = 200, body = ModelInfo), (status = 404, body = Detail), (status = 422, body = Detail)))]
-async fn new_model(
-    state: &SharedState,
-    caller: Result<Caller, ApiError>,
-    form: Result<Form, ApiError>,
-) -> Result<ModelInfo, ApiError> {
-    let caller = caller?;
+async fn new_model(state: &SharedState, caller: Caller, form: Result<Form, ApiError>) -> Result<ModelInfo, ApiError> {
     let form = form?;
     let user_id = form.non_blank("user_id")?;
     let name = form.non_blank("name")?;
@@ -72,12 +67,8 @@ async fn new_model(
 #[utoipa::path(delete, path = "/models/delete/{model_id}", tag = "Model",
     params(("model_id" = String, Path)),
     responses((status = 200, body = Detail), (status = 404, body = Detail)))]
-async fn delete_model(
-    state: &SharedState,
-    caller: Result<Caller, ApiError>,
-    model_id: &str,
-) -> Result<Detail, ApiError> {
-    caller?.check_owns(&state.store, Resource::Model, model_id).await?;
+async fn delete_model(state: &SharedState, caller: Caller, model_id: &str) -> Result<Detail, ApiError> {
+    caller.check_owns(&state.store, Resource::Model, model_id).await?;
     state.store.delete_model(model_id).await?;
     Ok(Detail::new("Model deleted successfully."))
 }

@@ -51,10 +51,9 @@ pub struct NewWorkspaceForm {
     responses((status = 200, body = WorkspaceNewResponse), (status = 404, body = Detail), (status = 413, body = Detail), (status = 422, body = Detail)))]
 async fn new_workspace(
     state: &SharedState,
-    caller: Result<Caller, ApiError>,
+    caller: Caller,
     form: Result<Form, ApiError>,
 ) -> Result<WorkspaceNewResponse, ApiError> {
-    let caller = caller?;
     let form = form?;
     let owner_id = form.non_blank("owner_id")?;
     let name = form.non_blank("name")?;
@@ -105,10 +104,9 @@ pub struct RenameWorkspaceForm {
     responses((status = 200, body = WorkspaceRenameResponse), (status = 404, body = Detail), (status = 422, body = Detail)))]
 async fn rename_workspace(
     state: &SharedState,
-    caller: Result<Caller, ApiError>,
+    caller: Caller,
     form: Result<Form, ApiError>,
 ) -> Result<WorkspaceRenameResponse, ApiError> {
-    let caller = caller?;
     let form = form?;
     let workspace_id = form.non_blank("workspace_id")?;
     let new_name = form.non_blank("new_name")?;
@@ -125,12 +123,8 @@ async fn rename_workspace(
 #[utoipa::path(delete, path = "/workspace/delete/{workspace_id}", tag = "Workspace",
     params(("workspace_id" = String, Path)),
     responses((status = 200, body = Detail), (status = 404, body = Detail)))]
-async fn delete_workspace(
-    state: &SharedState,
-    caller: Result<Caller, ApiError>,
-    workspace_id: &str,
-) -> Result<Detail, ApiError> {
-    caller?
+async fn delete_workspace(state: &SharedState, caller: Caller, workspace_id: &str) -> Result<Detail, ApiError> {
+    caller
         .check_owns(&state.store, Resource::Workspace, workspace_id)
         .await?;
     let (chat_ids, paths) = state.store.delete_workspace(workspace_id).await?;

@@ -45,7 +45,7 @@ pub use models::ModelRecord;
 pub use owners::Resource;
 pub use runs::RunLease;
 pub use tokens::{Credentials, LiveToken};
-pub use users::UserOverview;
+pub use users::{PasswordSet, UserOverview, set_password_at};
 pub use versions::VersionRecord;
 
 /// What went wrong in storage. `NotFound` names the missing thing for the client's error.

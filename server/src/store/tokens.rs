@@ -29,6 +29,17 @@ impl Store {
         Ok(row.map(|(user_id, password_hash)| Credentials { user_id, password_hash }))
     }
 
+    /// The email and password hash (if any) of the user: `/auth/password` checks the present
+    /// password, and throttles by email as logins do.
+    pub async fn user_credentials(&self, user_id: &str) -> StoreResult<(String, Option<String>)> {
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT email, password_hash FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        found(row, "User")
+    }
+
     /// Sets the password and, in the same transaction, revokes every other token of the user:
     /// a password change logs out the other sessions. Returns the revoked tokens' hashes.
     pub async fn set_password(&self, user_id: &str, password_hash: &str, keep_token: &str) -> StoreResult<Vec<String>> {

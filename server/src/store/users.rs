@@ -20,30 +20,22 @@ impl Store {
         if let Some(id) = self.user_id_by_email(email).await? {
             return Ok(id);
         }
-        let mut tx = self.begin().await?;
-        let id = new_id();
-        let now = now_iso();
-        // Two first logins at once: the loser's insert is ignored and it reads the winner's row.
-        let inserted =
-            sqlx::query("INSERT INTO users (id, email, created_at) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING")
-                .bind(&id)
-                .bind(email)
-                .bind(&now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        if inserted == 0 {
-            tx.rollback().await?;
-            return found(self.user_id_by_email(email).await?, "User");
+        match self.create_user(email, None).await? {
+            Some(id) => Ok(id),
+            // Two first logins at once: the loser reads the winner's row.
+            None => found(self.user_id_by_email(email).await?, "User"),
         }
-        sqlx::query("INSERT INTO workspaces (id, name, owner_id, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(new_id())
-            .bind(DEFAULT_WORKSPACE)
-            .bind(&id)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+    }
+
+    /// Creates the user with a default workspace and, if given, a password hash. `None` when
+    /// the email is already taken (the existing account is left as it is).
+    pub async fn create_user(&self, email: &str, password_hash: Option<&str>) -> StoreResult<Option<String>> {
+        let mut tx = self.begin().await?;
+        let id = insert_user(&mut tx, email, password_hash).await?;
+        match &id {
+            Some(_) => tx.commit().await?,
+            None => tx.rollback().await?,
+        }
         Ok(id)
     }
 
@@ -121,6 +113,99 @@ impl Store {
             None => self.user_overview(user_id).await,
         }
     }
+}
+
+/// Inserts a user and its default workspace; `None` (nothing written) when the email is taken.
+async fn insert_user(tx: &mut super::Tx, email: &str, password_hash: Option<&str>) -> StoreResult<Option<String>> {
+    let id = new_id();
+    let now = now_iso();
+    let inserted = sqlx::query(
+        "INSERT INTO users (id, email, created_at, password_hash) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (email) DO NOTHING",
+    )
+    .bind(&id)
+    .bind(email)
+    .bind(&now)
+    .bind(password_hash)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(None);
+    }
+    sqlx::query("INSERT INTO workspaces (id, name, owner_id, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(new_id())
+        .bind(DEFAULT_WORKSPACE)
+        .bind(&id)
+        .bind(&now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(Some(id))
+}
+
+/// What `set_password_at` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordSet {
+    /// The account did not exist and was created (with a default workspace).
+    pub created: bool,
+    /// Login tokens of the account that were revoked.
+    pub revoked: u64,
+}
+
+/// Sets the password hash of the account `email` in the database at `url`, creating the
+/// account if there is none, and revokes all of its tokens; for `kafka-server user
+/// set-password`, beside a running server (one connection, no `Store`: a second `Store` on a
+/// server's SQLite file is refused, see `append_journal`).
+pub async fn set_password_at(url: &str, email: &str, password_hash: &str) -> StoreResult<PasswordSet> {
+    sqlx::any::install_default_drivers();
+    let backend = super::Backend::of_url(url)?;
+    let pool = match backend {
+        super::Backend::Sqlite => {
+            let pool = super::open_sqlite(url, 1, false).await?;
+            sqlx::migrate!("../migrations").run(&pool).await?;
+            pool
+        }
+        super::Backend::Postgres => {
+            let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(url).await?;
+            sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+            pool
+        }
+    };
+    let result = async {
+        let mut tx = match backend {
+            super::Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+            super::Backend::Postgres => pool.begin().await?,
+        };
+        if insert_user(&mut tx, email, Some(password_hash)).await?.is_some() {
+            tx.commit().await?;
+            return Ok(PasswordSet {
+                created: true,
+                revoked: 0,
+            });
+        }
+        let user_id: String = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+            .bind(email)
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(&user_id)
+            .execute(&mut *tx)
+            .await?;
+        let revoked = sqlx::query("DELETE FROM auth_tokens WHERE user_id = $1")
+            .bind(&user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(PasswordSet {
+            created: false,
+            revoked,
+        })
+    }
+    .await;
+    pool.close().await;
+    result
 }
 
 /// The overview: one row per thing a user owns. The casts make PostgreSQL type the union's

@@ -1,5 +1,5 @@
-//! The login screen and the session's life: the email (and, for an account with a password,
-//! the password) typed; what a refused login means; and, when the token expires mid-session,
+//! The login screen and the session's life: the email (and, when the server asks for one, the
+//! password) typed; what a refused login means; and, when the token expires mid-session,
 //! back to the login screen with the open chat and the unsent message kept for after.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -20,9 +20,13 @@ pub struct LoginForm {
     pub email: TextInput,
     /// Typed masked; sent only once the server asked for it.
     pub password: TextInput,
-    /// The server refused the email alone: the account has a password, so the field shows.
+    /// The server refused the email alone (a protected server always does; an open one when
+    /// the account has a password), so the field shows.
     pub asks_password: bool,
     pub focus: LoginField,
+    /// Whether the login on its way carries a password: a 401 to one without means "a
+    /// password is needed", to one with it "wrong password".
+    pub password_sent: bool,
 }
 
 impl LoginForm {
@@ -78,17 +82,21 @@ impl App {
             Some(self.login.password.text().to_owned()).filter(|p| self.login.asks_password && !p.is_empty());
         self.logging_in = true;
         self.last_error = None;
+        self.login.password_sent = password.is_some();
         vec![Command::Rest(RestCall::Login { email, password })]
     }
 
-    /// A 401 to the login: the first time it means the account has a password (ask for it),
-    /// after that the password was wrong (say so, and let it be typed again).
+    /// A 401 to the login. Without a password it means the server wants one (a protected
+    /// server, for every account, new ones too; an open one, for an account that has one): the
+    /// field shows. With one, the password was wrong: say so, and let it be typed again.
     pub(super) fn login_refused(&mut self, detail: String) {
         self.logging_in = false;
         self.login.focus = LoginField::Password;
-        if self.login.asks_password {
+        if self.login.password_sent {
             self.login.password.take();
             self.last_error = Some(detail);
+        } else if self.login.asks_password {
+            self.last_error = Some("Type the password.".into());
         } else {
             self.login.asks_password = true;
             self.last_error = None;

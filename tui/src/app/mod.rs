@@ -92,7 +92,7 @@ pub enum Command {
 pub enum RestCall {
     Login {
         email: String,
-        /// Only once the server asked for it (the account has one).
+        /// Only once the server asked for one.
         password: Option<String>,
     },
     NewChat {

@@ -1,5 +1,5 @@
-//! The login screen: the email field, and the password field (masked) once the server said
-//! the account has one.
+//! The login screen: the email field, and the password field (masked) once the server asked
+//! for a password.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -75,7 +75,9 @@ fn hint_text(app: &App) -> String {
     if app.logging_in {
         format!("{} {WAITING}", SPINNER[app.spinner])
     } else if app.login.asks_password {
-        "This account has a password: type it and press Enter. Tab goes back to the email.".into()
+        "The server wants a password: type it and press Enter (a new email's account gets this one). \
+         Tab goes back to the email."
+            .into()
     } else {
         "Type your email and press Enter. A new email makes a new account.".into()
     }
