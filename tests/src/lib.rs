@@ -347,3 +347,46 @@ pub fn test_server_binary() -> std::path::PathBuf {
     }
     dir.join("kafka-test-server")
 }
+
+/// The `kafka-test-server` binary running as its own process (for what only a process shows:
+/// its memory, a kill).
+pub struct ServerProcess {
+    pub child: tokio::process::Child,
+    pub base: String,
+}
+
+impl ServerProcess {
+    /// Spawns the server on a free loopback port with its data in `data_dir`, plus `args`.
+    pub async fn spawn(data_dir: &std::path::Path, args: &[&str]) -> Self {
+        // Take a free port, release it, and hand it to the child.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = tokio::process::Command::new(test_server_binary())
+            .args(["--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(data_dir)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn kafka-test-server");
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if client.get(format!("{base}/healthz")).send().await.is_ok() {
+                return Self { child, base };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server did not start");
+    }
+
+    /// The process's resident memory, in bytes.
+    pub fn rss_bytes(&self) -> u64 {
+        let pid = self.child.id().expect("running");
+        load::target::rss_of(pid).expect("the server's /proc status")
+    }
+}

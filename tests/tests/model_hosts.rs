@@ -79,7 +79,7 @@ async fn login(server: &TestServer, email: &str) -> (String, String, String) {
     let response = server
         .http
         .post(server.url("/auth/login"))
-        .json(&json!({ "email": email }))
+        .json(&json!({ "email": email, "password": "a long enough password" }))
         .send()
         .await
         .unwrap();

@@ -35,6 +35,9 @@ struct Cli {
     theme: Background,
 }
 
+#[global_allocator]
+static ALLOCATOR: kafka_server::Allocator = kafka_server::Allocator;
+
 fn main() -> ExitCode {
     // The embedded server reads uploaded PDFs in a child: this executable, run as the reader.
     if let Some(code) = kafka_server::files::extractor::run_child_if_asked() {

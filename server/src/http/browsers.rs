@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use warp::Filter;
-use warp::http::StatusCode;
+use warp::http::{Method, StatusCode};
 use warp::http::header::{self, HeaderValue};
 use warp::reply::Response;
 
@@ -121,7 +121,15 @@ pub fn guard(policy: Arc<Policy>) -> impl Filter<Extract = (Option<String>,), Er
 
 /// Answers a CORS preflight (`OPTIONS` with `Origin`) of an allowed origin.
 pub fn preflight(policy: Arc<Policy>) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
-    warp::options()
+    // Not `warp::options()`: its "method not allowed" would outrank the routes' "not found".
+    warp::method()
+        .and_then(|method: Method| async move {
+            match method {
+                Method::OPTIONS => Ok(()),
+                _ => Err(warp::reject::not_found()),
+            }
+        })
+        .untuple_one()
         .and(guard(policy))
         .and_then(|origin: Option<String>| async move {
             let Some(origin) = origin else {

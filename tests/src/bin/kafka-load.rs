@@ -97,6 +97,9 @@ impl Scenario {
     }
 }
 
+#[global_allocator]
+static ALLOCATOR: kafka_server::Allocator = kafka_server::Allocator;
+
 fn main() -> ExitCode {
     if std::env::var_os(RUN_AS_SERVER_ENV).is_some() {
         return kafka_server::cli::main();
