@@ -308,6 +308,15 @@ impl WsClient {
     }
 }
 
+/// A file message's content as an object: protocol-2 frames carry the object, legacy frames
+/// its JSON text (as the original sends it). Null when it is neither.
+pub fn file_content(message: &Value) -> Value {
+    match &message["content"] {
+        Value::String(text) => serde_json::from_str(text).unwrap_or(Value::Null),
+        other => other.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::replace_database;
@@ -323,14 +332,5 @@ mod tests {
             replace_database("postgres://h/db?sslmode=disable", "t1"),
             "postgres://h/t1?sslmode=disable"
         );
-    }
-}
-
-/// A file message's content as an object: protocol-2 frames carry the object, legacy frames
-/// its JSON text (as the original sends it). Null when it is neither.
-pub fn file_content(message: &Value) -> Value {
-    match &message["content"] {
-        Value::String(text) => serde_json::from_str(text).unwrap_or(Value::Null),
-        other => other.clone(),
     }
 }

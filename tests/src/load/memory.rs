@@ -26,7 +26,7 @@ pub async fn run(target: &Target, sockets: usize, open_files_limit: u64) -> anyh
     }
     let chats = target
         .api
-        .user_with_chats(&format!("memory-{}@load.test", run_tag()), CHATS)
+        .user_with_chats(&format!("memory-{}@example.com", run_tag()), CHATS)
         .await?
         .chat_ids;
     tokio::time::sleep(SETTLE).await;
