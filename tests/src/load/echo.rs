@@ -54,7 +54,7 @@ pub async fn run(
             "p50",
             "p99",
             "errors",
-            "vs original",
+            "vs original's earlier figure",
         ],
     );
     for &sessions in session_counts {
@@ -75,7 +75,7 @@ pub async fn run(
         }
     }
     table.note(format!(
-        "{} s per level, one chat per session, legacy clients. The original: {} messages/s at {} sessions \
+        "{} s per level, one chat per session, legacy clients. The original, measured earlier by another client: {} messages/s at {} sessions \
          and no service at all from the {}th socket. A closed loop (each session sends again as soon \
          as its echo returns) measures throughput: by Little's law its latency is sessions ÷ rate. \
          The paced level measures the latency of many sessions at a steady rate.",

@@ -23,7 +23,7 @@ pub async fn run(api: &Api, clients: usize, chats: usize, duration: Duration) ->
             "p50",
             "p99",
             "errors",
-            "vs original (rate, p99)",
+            "vs original's earlier figure (rate, p99)",
         ],
     );
     table.row(vec![
@@ -43,7 +43,7 @@ pub async fn run(api: &Api, clients: usize, chats: usize, duration: Duration) ->
         table.note(format!("First error: {error:#}"));
     }
     table.note(format!(
-        "{} s. The original: {} requests/s, p99 {} ms.",
+        "{} s. The original, measured earlier by another client: {} requests/s, p99 {} ms.",
         duration.as_secs(),
         original::LOGIN_PER_SECOND,
         original::LOGIN_P99_MILLIS

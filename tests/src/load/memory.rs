@@ -68,7 +68,7 @@ fn table(sockets: usize, opened: usize, errors: Vec<anyhow::Error>, rss: [Option
             "RSS with sockets",
             "RSS after closing",
             "per socket",
-            "vs original",
+            "vs original's earlier figure",
         ],
     );
     let shown = |bytes: Option<u64>| bytes.map_or("unknown".into(), |b| megabytes(b as f64));
@@ -94,7 +94,7 @@ fn table(sockets: usize, opened: usize, errors: Vec<anyhow::Error>, rss: [Option
         table.note("The server's RSS is unknown: pass --pid (same machine) or use --spawn.");
     }
     table.note(format!(
-        "Legacy sessions over {CHATS} chats, each having read its initial payload. The original: {} per socket.",
+        "Legacy sessions over {CHATS} chats, each having read its initial payload. The original, measured earlier by another client: {} per socket.",
         megabytes(original::RSS_PER_SOCKET_BYTES)
     ));
     table

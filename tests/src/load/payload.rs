@@ -34,7 +34,7 @@ pub async fn run(api: &Api, version_counts: &[usize]) -> anyhow::Result<Table> {
             "client",
             "connect to payload (median)",
             "size",
-            "vs original (time, size)",
+            "vs original's earlier figure (time, size)",
         ],
     );
     // The lean payload's time at the fewest versions: the yardstick for its growth.
@@ -73,7 +73,7 @@ pub async fn run(api: &Api, version_counts: &[usize]) -> anyhow::Result<Table> {
         "A {FILE_LINES}-line file; versions by one agent edit and alternating reverts, each with its \
          conversation entry. Median of {REPEATS} connections. legacy: the brief's payload (every \
          version's diff, the whole conversation); v2 lean: `?v=2&lean=1` (versions without diffs, the \
-         newest 20 messages). The original: {} ms and {} at {} versions.",
+         newest 20 messages). The original, measured earlier by another client: {} ms and {} at {} versions.",
         original::PAYLOAD_MILLIS,
         megabytes(original::PAYLOAD_BYTES),
         original::PAYLOAD_VERSIONS
