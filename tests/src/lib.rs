@@ -310,24 +310,6 @@ impl WsClient {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::replace_database;
-
-    #[test]
-    fn the_database_of_a_url_is_replaced() {
-        assert_eq!(
-            replace_database("postgres://u:p@h:5432/postgres", "t1"),
-            "postgres://u:p@h:5432/t1"
-        );
-        assert_eq!(replace_database("postgres://h", "t1"), "postgres://h/t1");
-        assert_eq!(
-            replace_database("postgres://h/db?sslmode=disable", "t1"),
-            "postgres://h/t1?sslmode=disable"
-        );
-    }
-}
-
 /// A file message's content as an object: protocol-2 frames carry the object, legacy frames
 /// its JSON text (as the original sends it). Null when it is neither.
 pub fn file_content(message: &Value) -> Value {
@@ -388,5 +370,23 @@ impl ServerProcess {
     pub fn rss_bytes(&self) -> u64 {
         let pid = self.child.id().expect("running");
         load::target::rss_of(pid).expect("the server's /proc status")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_database;
+
+    #[test]
+    fn the_database_of_a_url_is_replaced() {
+        assert_eq!(
+            replace_database("postgres://u:p@h:5432/postgres", "t1"),
+            "postgres://u:p@h:5432/t1"
+        );
+        assert_eq!(replace_database("postgres://h", "t1"), "postgres://h/t1");
+        assert_eq!(
+            replace_database("postgres://h/db?sslmode=disable", "t1"),
+            "postgres://h/t1?sslmode=disable"
+        );
     }
 }

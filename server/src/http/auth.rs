@@ -57,16 +57,16 @@ pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
 
 /// The client address the login throttle counts against (see `client_address`).
 fn throttled_address(state: SharedState) -> impl Filter<Extract = (Option<IpAddr>,), Error = Infallible> + Clone {
-    crate::connections::peer_addr()
-        .and(warp::header::headers_cloned())
-        .map(move |peer: Option<SocketAddr>, headers: HeaderMap| {
+    crate::connections::peer_addr().and(warp::header::headers_cloned()).map(
+        move |peer: Option<SocketAddr>, headers: HeaderMap| {
             let forwarded: Vec<&str> = headers
                 .get_all("x-forwarded-for")
                 .iter()
                 .filter_map(|value| value.to_str().ok())
                 .collect();
             client_address(peer.map(|p| p.ip()), &forwarded, &state.settings.trusted_proxies)
-        })
+        },
+    )
 }
 
 /// Logs in and returns everything the user owns, with a new bearer token.

@@ -14,8 +14,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use warp::Filter;
-use warp::http::{Method, StatusCode};
 use warp::http::header::{self, HeaderValue};
+use warp::http::{Method, StatusCode};
 use warp::reply::Response;
 
 use crate::auth::AuthMode;

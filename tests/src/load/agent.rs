@@ -1,39 +1,65 @@
 //! The agent's own cost: `new_message` round trips with a fake model that answers at once,
-//! minus the time the fake itself takes to answer the same request.
+//! minus the time the fake itself takes to answer the same requests (the run's model and
+//! validation calls replayed one after another, as the server makes them).
+//!
+//! Kafka makes one model call on these routes; the original makes three (context filter,
+//! tool selection, the answer) plus, for a new file, one validation call.
 
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use kafka_protocol::ws::{ClientAction, NewMessage, ServerAction, ServerFrame};
-use serde_json::{Value, json};
+use kafka_protocol::ws::{ClientAction, NewMessage};
 use tokio::time::Instant;
 
-use super::actions::shown;
 use super::api::{Api, run_tag};
+use super::fake::{Fake, Intent};
 use super::payload::based_flow;
 use super::report::{Table, millis, original, versus};
 use super::stats::Samples;
-use super::ws::Conn;
-use crate::fake_model::FakeModel;
+use super::ws::{Conn, Reply};
 
-const MODEL: &str = "load-fake";
+pub const MODEL: &str = "load-fake";
+const ANSWER: &str = "One talk call.";
 
-/// The two routes that need one model call each.
-#[derive(Debug, Clone, Copy)]
-enum Route {
+/// The two routes that need no file to exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
     /// A first prompt: the agent writes, validates and saves a new file.
     NewFile,
     /// Outside chat/composer mode: a plain answer, nothing validated or saved but the text.
     PlainAnswer,
 }
 
+impl Route {
+    pub const ALL: [Route; 2] = [Route::NewFile, Route::PlainAnswer];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Route::NewFile => "new file",
+            Route::PlainAnswer => "answer",
+        }
+    }
+}
+
+/// One route's medians.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteTimes {
+    pub round_trip: Duration,
+    /// The fake answering one run's calls, replayed.
+    pub model_alone: Duration,
+    /// Model and validation calls the server made in one run.
+    pub calls: usize,
+}
+
+impl RouteTimes {
+    pub fn overhead(&self) -> Duration {
+        self.round_trip.saturating_sub(self.model_alone)
+    }
+}
+
 pub async fn run(api: &Api, repeats: usize) -> anyhow::Result<Table> {
-    let fake = FakeModel::start().await;
-    let user = api
-        .user_with_chats(&format!("agent-{}@load.test", run_tag()), 1)
-        .await?;
-    api.add_model(&user.user_id, MODEL, &fake.base_url()).await?;
-    let mut conn = Conn::open(&api.ws_url(&user.chat_ids[0], false)).await?.conn;
+    let fake = Fake::start().await?;
+    let mut conn = open_session(api, &fake).await?;
     let mut table = Table::new(
         "Agent overhead (new_message, instant model)",
         &[
@@ -41,71 +67,84 @@ pub async fn run(api: &Api, repeats: usize) -> anyhow::Result<Table> {
             "round trip (median)",
             "fake model alone (median)",
             "server overhead",
-            "vs original",
+            "vs original's earlier figure",
         ],
     );
-    for route in [Route::NewFile, Route::PlainAnswer] {
-        let round_trip = round_trips(&mut conn, &fake, route, repeats).await?;
-        let model_alone = fake_alone(&fake, route, repeats).await?;
-        let overhead = round_trip.saturating_sub(model_alone);
+    for route in Route::ALL {
+        let times = measure(&mut conn, &fake, route, repeats).await?;
         table.row(vec![
             format!("{route:?}"),
-            millis(round_trip),
-            millis(model_alone),
-            millis(overhead),
-            versus(overhead.as_secs_f64() * 1e3, original::AGENT_OVERHEAD_MILLIS, false),
+            millis(times.round_trip),
+            millis(times.model_alone),
+            millis(times.overhead()),
+            versus(
+                times.overhead().as_secs_f64() * 1e3,
+                original::AGENT_OVERHEAD_MILLIS,
+                false,
+            ),
         ]);
     }
     conn.close().await;
     table.note(format!(
-        "Median of {repeats} runs each. \"Fake model alone\" replays the server's own request to the fake \
-         over a new connection, as the server makes it. The original: {} ms.",
+        "Median of {repeats} runs each. \"Fake model alone\" replays the server's own requests to the fake \
+         over new connections, as the server makes them. The original's earlier figure ({} ms) was \
+         measured by another client; `kafka-load compare` measures both side by side.",
         original::AGENT_OVERHEAD_MILLIS
     ));
     Ok(table)
 }
 
-/// The median `new_message` round trip on `route`.
-async fn round_trips(conn: &mut Conn, fake: &FakeModel, route: Route, repeats: usize) -> anyhow::Result<Duration> {
-    let mut samples = Samples::default();
-    for _ in 0..repeats {
-        fake.push_json(answer(route));
-        let started = Instant::now();
-        conn.send_action(&request(route)).await?;
-        match (route, conn.reply().await?) {
-            (Route::NewFile, ServerFrame::Action(ServerAction::AgentResponse(_))) => {}
-            (Route::PlainAnswer, ServerFrame::Text(_)) => {}
-            (_, other) => bail!("{route:?}: got {}", shown(&other)),
-        }
-        samples.push(started.elapsed());
-    }
-    Ok(samples.median())
+/// A new user with the fake registered as model `MODEL` and a session on a new chat.
+pub async fn open_session(api: &Api, fake: &Fake) -> anyhow::Result<Conn> {
+    let user = api
+        .user_with_chats(&format!("agent-{}@example.com", run_tag()), 1)
+        .await?;
+    api.add_model(&user.user_id, MODEL, &fake.base_url()).await?;
+    Ok(Conn::open(&api.ws_url(&user.chat_ids[0], false)).await?.conn)
 }
 
-/// The median time the fake takes to answer the last request the server sent it.
-async fn fake_alone(fake: &FakeModel, route: Route, repeats: usize) -> anyhow::Result<Duration> {
-    let body: Value = fake
-        .requests()
-        .last()
-        .context("the server called the model")?
-        .body
-        .clone();
-    let url = format!("{}/chat/completions", fake.base_url());
-    let http = reqwest::Client::new();
+/// `repeats` runs of `route`: the median round trip, and the median time of the fake alone
+/// answering the last run's calls.
+pub async fn measure(conn: &mut Conn, fake: &Fake, route: Route, repeats: usize) -> anyhow::Result<RouteTimes> {
+    fake.expect(intent(route));
     let mut samples = Samples::default();
-    for _ in 0..repeats {
-        fake.push_json(answer(route));
+    let mut last_run = Vec::new();
+    for _ in 0..repeats.max(1) {
+        let mark = fake.mark();
         let started = Instant::now();
-        http.post(&url)
-            .json(&body)
-            .send()
-            .await?
-            .error_for_status()?
-            .bytes()
-            .await?;
-        samples.push(started.elapsed());
+        conn.send_action(&request(route)).await?;
+        let reply = conn.reply_any().await?;
+        let elapsed = started.elapsed();
+        match (route, &reply) {
+            (Route::NewFile, _) if reply.action() == Some("agent_response") => {}
+            (Route::PlainAnswer, Reply::Text(text)) if text == ANSWER => {}
+            _ => bail!("{route:?}: got {}", reply.shown()),
+        }
+        samples.push(elapsed);
+        last_run = fake.requests_since(mark);
     }
-    Ok(samples.median())
+    if last_run.is_empty() {
+        bail!("{route:?}: the server did not call the model");
+    }
+    let mut alone = Samples::default();
+    for _ in 0..repeats.max(1) {
+        alone.push(fake.replay(&last_run).await.context("replay the model calls")?);
+    }
+    Ok(RouteTimes {
+        round_trip: samples.median(),
+        model_alone: alone.median(),
+        calls: last_run.len(),
+    })
+}
+
+fn intent(route: Route) -> Intent {
+    match route {
+        Route::NewFile => Intent::NewFile {
+            filename: "booking.based".into(),
+            text: based_flow(20),
+        },
+        Route::PlainAnswer => Intent::Answer { text: ANSWER.into() },
+    }
 }
 
 fn request(route: Route) -> ClientAction {
@@ -120,11 +159,4 @@ fn request(route: Route) -> ClientAction {
         is_chat_or_composer,
         selected_filename: None,
     })
-}
-
-fn answer(route: Route) -> Value {
-    match route {
-        Route::NewFile => json!({"type": "based", "filename": "booking.based", "text": based_flow(20)}),
-        Route::PlainAnswer => json!({"text": "One talk call."}),
-    }
 }

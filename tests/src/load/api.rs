@@ -7,6 +7,7 @@ use anyhow::Context;
 use futures_util::{StreamExt, TryStreamExt};
 use kafka_protocol::rest::{ChatResponse, LoginResponse, ModelInfo, WorkspaceNewResponse};
 use reqwest::multipart::Form;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 /// How many setup requests (not measured) are in flight at once.
@@ -61,7 +62,22 @@ impl Api {
         Ok(())
     }
 
+    /// Whether anything answers HTTP at the base URL (the original has no `/healthz`).
+    pub async fn answers(&self) -> bool {
+        self.http.get(format!("{}/", self.base)).send().await.is_ok()
+    }
+
     pub async fn login(&self, email: &str) -> anyhow::Result<LoginResponse> {
+        let request = self
+            .http
+            .post(format!("{}/auth/login", self.base))
+            .json(&serde_json::json!({ "email": email }));
+        answer(request, "POST /auth/login").await
+    }
+
+    /// The login answer read leniently, as any client of either server would: the user and
+    /// the IDs of their workspaces (the original's chats have no `num_versions`, no token).
+    pub async fn login_overview(&self, email: &str) -> anyhow::Result<Overview> {
         let request = self
             .http
             .post(format!("{}/auth/login", self.base))
@@ -104,7 +120,7 @@ impl Api {
 
     /// Logs `email` in and creates `chats` chats in their default workspace, a few at a time.
     pub async fn user_with_chats(&self, email: &str, chats: usize) -> anyhow::Result<UserChats> {
-        let login = self.login(email).await?;
+        let login = self.login_overview(email).await?;
         let workspace_id = login
             .workspaces
             .first()
@@ -133,6 +149,18 @@ impl Api {
     fn post_form(&self, path: &str, form: Form) -> reqwest::RequestBuilder {
         self.http.post(format!("{}{path}", self.base)).multipart(form)
     }
+}
+
+/// What the load tool reads of a login answer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Overview {
+    pub user_id: String,
+    pub workspaces: Vec<WorkspaceId>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkspaceId {
+    pub id: String,
 }
 
 /// Sends the request and decodes a 200 answer; anything else is an error naming `what`.

@@ -15,10 +15,10 @@ use super::ws::{Conn, open_many};
 const CONCURRENT_CONNECTS: usize = 64;
 
 /// One session count's result.
-struct Level {
-    sessions: usize,
-    summary: Summary,
-    errors: Vec<anyhow::Error>,
+pub struct Level {
+    pub sessions: usize,
+    pub summary: Summary,
+    pub errors: Vec<anyhow::Error>,
 }
 
 /// A paced level: many sessions, each sending one message per `interval` — chat users
@@ -42,7 +42,7 @@ pub async fn run(
         .max()
         .unwrap_or(0);
     let chats = api
-        .user_with_chats(&format!("echo-{}@load.test", run_tag()), most)
+        .user_with_chats(&format!("echo-{}@example.com", run_tag()), most)
         .await?
         .chat_ids;
     let mut table = Table::new(
@@ -54,7 +54,7 @@ pub async fn run(
             "p50",
             "p99",
             "errors",
-            "vs original",
+            "vs original's earlier figure",
         ],
     );
     for &sessions in session_counts {
@@ -75,7 +75,7 @@ pub async fn run(
         }
     }
     table.note(format!(
-        "{} s per level, one chat per session, legacy clients. The original: {} messages/s at {} sessions \
+        "{} s per level, one chat per session, legacy clients. The original, measured earlier by another client: {} messages/s at {} sessions \
          and no service at all from the {}th socket. A closed loop (each session sends again as soon \
          as its echo returns) measures throughput: by Little's law its latency is sessions ÷ rate. \
          The paced level measures the latency of many sessions at a steady rate.",
@@ -104,8 +104,9 @@ fn cells(level: &Level, sending: &str) -> Vec<String> {
     ]
 }
 
-/// Runs one echo session per chat until the deadline.
-async fn measure(api: &Api, chats: &[String], duration: Duration, pace: Option<Duration>) -> Level {
+/// Runs one echo session per chat (legacy clients) until the deadline; each sends back to
+/// back, or one message per `pace`.
+pub async fn measure(api: &Api, chats: &[String], duration: Duration, pace: Option<Duration>) -> Level {
     let urls = chats.iter().map(|chat| api.ws_url(chat, false)).collect();
     let mut errors = Vec::new();
     let mut sessions = Vec::new();

@@ -26,7 +26,7 @@ pub async fn run(target: &Target, sockets: usize, open_files_limit: u64) -> anyh
     }
     let chats = target
         .api
-        .user_with_chats(&format!("memory-{}@load.test", run_tag()), CHATS)
+        .user_with_chats(&format!("memory-{}@example.com", run_tag()), CHATS)
         .await?
         .chat_ids;
     tokio::time::sleep(SETTLE).await;
@@ -68,7 +68,7 @@ fn table(sockets: usize, opened: usize, errors: Vec<anyhow::Error>, rss: [Option
             "RSS with sockets",
             "RSS after closing",
             "per socket",
-            "vs original",
+            "vs original's earlier figure",
         ],
     );
     let shown = |bytes: Option<u64>| bytes.map_or("unknown".into(), |b| megabytes(b as f64));
@@ -94,7 +94,7 @@ fn table(sockets: usize, opened: usize, errors: Vec<anyhow::Error>, rss: [Option
         table.note("The server's RSS is unknown: pass --pid (same machine) or use --spawn.");
     }
     table.note(format!(
-        "Legacy sessions over {CHATS} chats, each having read its initial payload. The original: {} per socket.",
+        "Legacy sessions over {CHATS} chats, each having read its initial payload. The original, measured earlier by another client: {} per socket.",
         megabytes(original::RSS_PER_SOCKET_BYTES)
     ));
     table

@@ -1,30 +1,30 @@
 //! The initial payload of a chat whose 200-line `.based` file has many versions: the time
 //! from connect to payload and its size, for a legacy and a protocol-2 client.
 //!
-//! The versions are made as a user would: upload the file, have the agent (a fake model
-//! answering instantly) edit one line, then revert alternately to version 1 and version 2.
+//! The versions are made as a user would: the agent (a fake model answering instantly)
+//! writes the file and edits one line, then reverts alternate between version 1 and 2.
 
 use anyhow::{Context, bail};
-use kafka_protocol::ws::{ClientAction, InitialPayload, NewMessage, ServerAction, ServerFrame};
-use serde_json::json;
+use kafka_protocol::ws::{ClientAction, NewMessage};
+use serde_json::Value;
 
-use super::actions::{revert, shown, upload};
+use super::actions::revert;
+use super::agent::MODEL;
 use super::api::{Api, run_tag};
+use super::fake::{Fake, Intent};
 use super::report::{Table, megabytes, millis, original, versus};
 use super::stats::Samples;
 use super::ws::Conn;
-use crate::fake_model::FakeModel;
 
 pub const FILE_LINES: usize = 200;
 const FILENAME: &str = "flow.based";
-const MODEL: &str = "load-fake";
 /// Connections measured per chat and client kind; the median is reported.
-const REPEATS: usize = 5;
+pub const REPEATS: usize = 5;
 
 pub async fn run(api: &Api, version_counts: &[usize]) -> anyhow::Result<Table> {
-    let fake = FakeModel::start().await;
+    let fake = Fake::start().await?;
     let user = api
-        .user_with_chats(&format!("payload-{}@load.test", run_tag()), 0)
+        .user_with_chats(&format!("payload-{}@example.com", run_tag()), 0)
         .await?;
     api.add_model(&user.user_id, MODEL, &fake.base_url()).await?;
     let mut table = Table::new(
@@ -34,7 +34,7 @@ pub async fn run(api: &Api, version_counts: &[usize]) -> anyhow::Result<Table> {
             "client",
             "connect to payload (median)",
             "size",
-            "vs original (time, size)",
+            "vs original's earlier figure (time, size)",
         ],
     );
     // The lean payload's time at the fewest versions: the yardstick for its growth.
@@ -73,7 +73,7 @@ pub async fn run(api: &Api, version_counts: &[usize]) -> anyhow::Result<Table> {
         "A {FILE_LINES}-line file; versions by one agent edit and alternating reverts, each with its \
          conversation entry. Median of {REPEATS} connections. legacy: the brief's payload (every \
          version's diff, the whole conversation); v2 lean: `?v=2&lean=1` (versions without diffs, the \
-         newest 20 messages). The original: {} ms and {} at {} versions.",
+         newest 20 messages). The original, measured earlier by another client: {} ms and {} at {} versions.",
         original::PAYLOAD_MILLIS,
         megabytes(original::PAYLOAD_BYTES),
         original::PAYLOAD_VERSIONS
@@ -82,13 +82,13 @@ pub async fn run(api: &Api, version_counts: &[usize]) -> anyhow::Result<Table> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Client {
+pub enum Client {
     Legacy,
     V2Lean,
 }
 
 impl Client {
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Client::Legacy => "legacy",
             Client::V2Lean => "v2 lean",
@@ -104,7 +104,7 @@ impl Client {
 }
 
 /// Median time from connect to payload over a few connections, and the payload's size.
-async fn measure(api: &Api, chat: &str, client: Client) -> anyhow::Result<(std::time::Duration, usize)> {
+pub async fn measure(api: &Api, chat: &str, client: Client) -> anyhow::Result<(std::time::Duration, usize)> {
     let mut times = Samples::default();
     let mut bytes = 0;
     for _ in 0..REPEATS {
@@ -116,13 +116,24 @@ async fn measure(api: &Api, chat: &str, client: Client) -> anyhow::Result<(std::
     Ok((times.median(), bytes))
 }
 
-/// Gives the chat a `.based` file with `versions` versions (at least 2).
-pub async fn make_versions(api: &Api, fake: &FakeModel, chat: &str, versions: usize) -> anyhow::Result<()> {
-    let original_text = based_flow(FILE_LINES);
-    let mut conn = Conn::open(&api.ws_url(chat, false)).await?.conn;
-    upload(&mut conn, FILENAME, &original_text).await?;
-    edit_one_line(&mut conn, fake, &original_text).await?;
-    conn.close().await;
+/// Gives the chat a `.based` file with `versions` versions (at least 2), as a user of either
+/// server would: the agent writes it (version 1) and rewords one line (version 2), then
+/// reverts alternate between the two. Each step on a new session, since the original reads
+/// a chat's files only when a session opens.
+pub async fn make_versions(api: &Api, fake: &Fake, chat: &str, versions: usize) -> anyhow::Result<()> {
+    let text = based_flow(FILE_LINES);
+    fake.expect(Intent::NewFile {
+        filename: FILENAME.into(),
+        text: text.clone(),
+    });
+    agent_edit(api, chat, "Write a booking flow", true).await?;
+
+    let edited = text.replacen("Step 100 of", "Step 100 (edited) of", 1);
+    fake.expect(Intent::Diff {
+        filename: FILENAME.into(),
+        patch: kafka_server::diff::make_patch(&text, &edited, FILENAME, FILENAME),
+    });
+    agent_edit(api, chat, "Reword step 100", false).await?;
 
     let opened = Conn::open(&api.ws_url(chat, false)).await?;
     let first_two = version_ids(&opened.payload)?;
@@ -149,41 +160,45 @@ pub fn based_flow(lines: usize) -> String {
     text
 }
 
-/// Version 2: the agent, through the fake model's triage and diff, rewords one line.
-async fn edit_one_line(conn: &mut Conn, fake: &FakeModel, text: &str) -> anyhow::Result<()> {
-    let edited = text.replacen("Step 100 of", "Step 100 (edited) of", 1);
-    let patch = kafka_server::diff::make_patch(text, &edited, FILENAME, FILENAME);
-    fake.push_json(json!({"summary": "edit", "extraction_indices": [], "genNewFile": false,
-                          "files_list": [], "plain_response": false, "tools": []}));
-    fake.push_json(json!({"type": "diff", "filename": FILENAME, "text": patch}));
+/// One `new_message` on a new session that must end in an `agent_response` (a new file
+/// on a first prompt, else a diff of the selected file).
+async fn agent_edit(api: &Api, chat: &str, prompt: &str, first: bool) -> anyhow::Result<()> {
+    let mut conn = Conn::open(&api.ws_url(chat, false)).await?.conn;
     conn.send_action(&ClientAction::NewMessage(NewMessage {
         model: MODEL.into(),
-        prompt: "Reword step 100".into(),
-        is_first_prompt: false,
+        prompt: prompt.into(),
+        is_first_prompt: first,
         is_chat_or_composer: true,
-        selected_filename: Some(FILENAME.into()),
+        selected_filename: (!first).then(|| FILENAME.into()),
     }))
     .await?;
-    match conn.reply().await? {
-        ServerFrame::Action(ServerAction::AgentResponse(_)) => Ok(()),
-        other => bail!("agent edit: got {}", shown(&other)),
+    let reply = conn.reply_any().await?;
+    conn.close().await;
+    match reply.action() {
+        Some("agent_response") => Ok(()),
+        _ => bail!("agent ({prompt}): got {}", reply.shown()),
     }
 }
 
-/// The IDs of the first two versions of the payload's file.
+/// The IDs of the first two versions of the payload's file (read as JSON: both servers
+/// list `chat_files_based[{name, versions[{version_id}]}]`).
 fn version_ids(payload: &str) -> anyhow::Result<[String; 2]> {
-    let payload: InitialPayload = serde_json::from_str(payload)?;
-    let file = payload
-        .chat_files_based
-        .iter()
-        .find(|f| f.name == FILENAME)
-        .context("the uploaded file is in the payload")?;
-    match file.versions.as_slice() {
-        [first, second, ..] => Ok([first.version_id.clone(), second.version_id.clone()]),
-        _ => bail!(
-            "expected two versions after the agent's edit, found {}",
-            file.versions.len()
-        ),
+    let payload: Value = serde_json::from_str(payload)?;
+    let file = payload["chat_files_based"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["name"] == FILENAME)
+        .context("the agent's file is in the payload")?;
+    let ids: Vec<&str> = file["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["version_id"].as_str())
+        .collect();
+    match ids.as_slice() {
+        [first, second, ..] => Ok([first.to_string(), second.to_string()]),
+        _ => bail!("expected two versions after the agent's edit, found {}", ids.len()),
     }
 }
 

@@ -3,8 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
-/// The original (FastAPI, one uvicorn worker) measured on the same 2-core machine with the
-/// same loopback client, as the issue reports it.
+/// The original (FastAPI, one uvicorn worker) as measured earlier on the same 2-core machine
+/// by another (Python) client: context for the single-server tables, not a comparison.
+/// `kafka-load compare` measures both servers side by side with this client.
 pub mod original {
     /// Echo messages per second at 15 sessions; from the 16th socket on it served nothing.
     pub const ECHO_PER_SECOND: f64 = 18_800.0;

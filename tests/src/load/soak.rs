@@ -192,7 +192,7 @@ struct SoakClient {
 
 impl SoakClient {
     async fn start(api: Api, name: String, v2: bool) -> anyhow::Result<Self> {
-        let email = format!("{name}@load.test");
+        let email = format!("{name}@example.com");
         let user_id = api.login(&email).await?.user_id;
         let (workspace_id, chat_id) = new_workspace_with_chat(&api, &user_id).await?;
         let conn = Conn::open(&api.ws_url(&chat_id, v2)).await?.conn;

@@ -5,6 +5,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
 use kafka_protocol::ws::{ClientAction, ServerFrame};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
@@ -47,7 +50,7 @@ impl Conn {
         let mut conn = Conn { stream };
         let payload = conn.next_text().await.context("initial payload")?;
         let elapsed = started.elapsed();
-        if !matches!(ServerFrame::parse(&payload), ServerFrame::Initial(_)) {
+        if !is_initial_payload(&payload) {
             bail!("expected the initial payload, got {}", excerpt(&payload));
         }
         Ok(Opened { conn, payload, elapsed })
@@ -88,6 +91,19 @@ impl Conn {
         }
     }
 
+    /// The next frame that is not a protocol-2 event, as text or JSON: the answer to the last
+    /// request, read without assuming Kafka's types (the original's shapes differ).
+    pub async fn reply_any(&mut self) -> anyhow::Result<Reply> {
+        loop {
+            let text = self.next_text().await?;
+            match serde_json::from_str::<Value>(&text) {
+                Ok(value @ Value::Object(_)) if value.get("event").is_none() => return Ok(Reply::Json(value)),
+                Ok(Value::Object(_)) => continue,
+                _ => return Ok(Reply::Text(text)),
+            }
+        }
+    }
+
     /// True when the server closes the socket within `wait` (frames before that are skipped).
     pub async fn closed_within(&mut self, wait: Duration) -> bool {
         let deadline = Instant::now() + wait;
@@ -102,6 +118,46 @@ impl Conn {
 
     pub async fn close(mut self) {
         let _ = self.stream.close(None).await;
+    }
+}
+
+/// A reply frame: JSON objects parsed, anything else as text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Text(String),
+    Json(Value),
+}
+
+impl Reply {
+    /// The JSON frame's `action`, if any.
+    pub fn action(&self) -> Option<&str> {
+        match self {
+            Reply::Json(value) => value["action"].as_str(),
+            Reply::Text(_) => None,
+        }
+    }
+
+    pub fn shown(&self) -> String {
+        match self {
+            Reply::Text(text) => excerpt(text),
+            Reply::Json(value) => excerpt(&value.to_string()),
+        }
+    }
+}
+
+/// Whether a first frame is an initial payload, Kafka's or the original's (both carry
+/// `initial: true` and a `conversation`; the original has `chat_files` where Kafka has
+/// `chat_files_text` and `workspace_files`), rather than an error frame.
+pub fn is_initial_payload(text: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Head {
+        initial: Option<bool>,
+        conversation: Option<IgnoredAny>,
+        error: Option<IgnoredAny>,
+    }
+    match serde_json::from_str::<Head>(text) {
+        Ok(head) => head.error.is_none() && (head.initial == Some(true) || head.conversation.is_some()),
+        Err(_) => false,
     }
 }
 
