@@ -8,7 +8,9 @@ use crossterm::event::{
     DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event, EventStream,
     MouseEventKind,
 };
+use crossterm::cursor;
 use crossterm::execute;
+use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
 use futures_util::StreamExt;
 use ratatui::DefaultTerminal;
 use ratatui::layout::Rect;
@@ -82,8 +84,42 @@ async fn event_loop(terminal: &mut DefaultTerminal, mut driver: Driver, first: V
                 }
             }
         }
+        if let Some(request) = driver.take_pending_edit() {
+            // The editor owns the terminal meanwhile: our input reader stops (else it would
+            // steal the editor's keys), raw mode and the alternate screen are left.
+            drop(input);
+            suspend()?;
+            driver.run_edit(request).await;
+            resume(terminal)?;
+            input = EventStream::new();
+            dirty = true;
+        }
     }
     Ok(())
+}
+
+/// Gives the terminal to another program: the normal screen, cooked mode, no mouse reports.
+fn suspend() -> std::io::Result<()> {
+    execute!(
+        std::io::stdout(),
+        DisableMouseCapture,
+        DisableBracketedPaste,
+        LeaveAlternateScreen,
+        cursor::Show
+    )?;
+    disable_raw_mode()
+}
+
+/// Takes the terminal back after [`suspend`] and redraws everything.
+fn resume(terminal: &mut DefaultTerminal) -> std::io::Result<()> {
+    enable_raw_mode()?;
+    execute!(
+        std::io::stdout(),
+        EnterAlternateScreen,
+        EnableBracketedPaste,
+        EnableMouseCapture
+    )?;
+    terminal.clear()
 }
 
 /// Applies one terminal event; true when the screen needs a redraw.

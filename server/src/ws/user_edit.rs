@@ -104,14 +104,14 @@ pub async fn save(state: &SharedState, chat_id: &str, request: SaveVersion) -> R
         });
     }
     let (version, message) = store
-        .add_version(chat_id, &file.id, &content, |new| {
+        .add_version(chat_id, &file.id, &content, |_| {
             MessageRecord::file(
                 "user",
                 json!({
                     "based_filename": file.filename,
                     "based_content": content,
                     "edited_by_user": true,
-                    "message": format!("Edited by the user; new version is {}", new.id),
+                    "message": "Edited by the user",
                 }),
             )
         })
