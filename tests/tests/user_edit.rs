@@ -193,9 +193,7 @@ async fn other_users_files_and_other_chats_files_are_not_found() {
     assert_eq!(recv_reply(&mut intruder).await, json!({"error": "File not found."}));
     // Another chat of the same user.
     let owner = server.login("owner@example.com").await;
-    let other_chat = server
-        .new_chat(&owner.user_id, &owner.workspaces[0].id, "Other")
-        .await;
+    let other_chat = server.new_chat(&owner.user_id, &owner.workspaces[0].id, "Other").await;
     let mut other = server.connect(&other_chat.chat_id, true).await;
     other.recv_initial().await;
     other
@@ -215,7 +213,10 @@ async fn other_users_files_and_other_chats_files_are_not_found() {
         .send_json(&json!({"action": "save_version", "file_id": text_id, "content": "x"}))
         .await;
     let reply = recv_reply(&mut owner_ws).await;
-    assert!(reply["error"].as_str().unwrap().contains("not a .based file"), "{reply}");
+    assert!(
+        reply["error"].as_str().unwrap().contains("not a .based file"),
+        "{reply}"
+    );
     assert_eq!(
         server.state.store.latest_version(&file_id).await.unwrap().content,
         VALID
@@ -237,29 +238,28 @@ async fn oversized_content_is_refused() {
 async fn the_rest_twin_saves_refuses_conflicts_and_foreigners() {
     let server = TestServer::start().await;
     let owner = server.login("rest-owner@example.com").await;
-    let chat = server
-        .new_chat(&owner.user_id, &owner.workspaces[0].id, "REST")
-        .await;
+    let chat = server.new_chat(&owner.user_id, &owner.workspaces[0].id, "REST").await;
     let mut ws = server.connect(&chat.chat_id, true).await;
     ws.recv_initial().await;
     let file_id = upload_based(&mut ws, "booking.based", VALID).await;
     let base = latest_id(&server, &file_id).await;
     let url = server.url(&format!("/file/{file_id}/versions"));
     let token = owner.token.clone().expect("a token");
-    let post = |body: Value, token: &str| {
-        server
-            .http
-            .post(&url)
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-    };
+    let post = |body: Value, token: &str| server.http.post(&url).bearer_auth(token).json(&body).send();
 
-    let response = post(json!({"content": INVALID, "base_version_id": base}), &token).await.unwrap();
+    let response = post(json!({"content": INVALID, "base_version_id": base}), &token)
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let saved: Value = response.json().await.unwrap();
     assert_eq!(saved["unchanged"], false);
-    assert!(saved["diagnostics"].as_array().unwrap().iter().any(|d| d["severity"] == "error"));
+    assert!(
+        saved["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["severity"] == "error")
+    );
     let version_id = saved["version_id"].as_str().unwrap().to_owned();
     let event = ws.recv_event("version_added").await;
     assert_eq!(event["version_id"], version_id.as_str());
@@ -267,7 +267,9 @@ async fn the_rest_twin_saves_refuses_conflicts_and_foreigners() {
     assert_eq!(added["message"]["content"]["edited_by_user"], true);
 
     // A stale base: 409 naming the latest, nothing saved.
-    let response = post(json!({"content": EDITED, "base_version_id": base}), &token).await.unwrap();
+    let response = post(json!({"content": EDITED, "base_version_id": base}), &token)
+        .await
+        .unwrap();
     assert_eq!(response.status(), 409);
     let detail: Value = response.json().await.unwrap();
     assert!(detail["detail"].as_str().unwrap().contains(&version_id), "{detail}");
@@ -313,19 +315,24 @@ async fn the_agents_next_diff_builds_on_the_users_version_and_sees_its_diagnosti
     ws.recv_initial().await;
     let file_id = upload_based(&mut ws, "booking.based", VALID).await;
     // The user's edit leaves an error: `while` on line 2.
-    let users = "say(\"Hi, I book tables.\", exact=True)\nwhile True:\n    booking = talk(\"Ask for the party size.\", True)\n";
+    let users =
+        "say(\"Hi, I book tables.\", exact=True)\nwhile True:\n    booking = talk(\"Ask for the party size.\", True)\n";
     ws.send_json(&json!({"action": "save_version", "file_id": file_id, "content": users}))
         .await;
     assert_eq!(recv_reply(&mut ws).await["action"], "version_saved");
 
     // The model's diff is written against the user's version (its `while` line).
-    fake.push_json(json!({"summary": "fix", "extraction_indices": [], "genNewFile": false, "files_list": [],
-                          "plain_response": false, "tools": []}));
+    fake.push_json(
+        json!({"summary": "fix", "extraction_indices": [], "genNewFile": false, "files_list": [],
+                          "plain_response": false, "tools": []}),
+    );
     let patch = "--- booking.based\n+++ booking.based\n@@ -2,2 +2,3 @@\n-while True:\n+loop:\n     booking = talk(\"Ask for the party size.\", True)\n+until \"user gave party size\":\n+    say(\"Booked.\", exact=True)\n";
     fake.push_json(json!({"type": "diff", "filename": "booking.based", "text": patch}));
-    ws.send_json(&json!({"action": "new_message", "model": "fake-model", "prompt": "Fix my loop",
-                         "is_first_prompt": false, "is_chat_or_composer": true, "selected_filename": "booking.based"}))
-        .await;
+    ws.send_json(
+        &json!({"action": "new_message", "model": "fake-model", "prompt": "Fix my loop",
+                         "is_first_prompt": false, "is_chat_or_composer": true, "selected_filename": "booking.based"}),
+    )
+    .await;
     let reply = recv_reply(&mut ws).await;
     let expected = "say(\"Hi, I book tables.\", exact=True)\nloop:\n    booking = talk(\"Ask for the party size.\", True)\nuntil \"user gave party size\":\n    say(\"Booked.\", exact=True)\n";
     assert_eq!(reply["content"]["based_content"], expected, "{reply}");
@@ -342,5 +349,8 @@ async fn the_agents_next_diff_builds_on_the_users_version_and_sees_its_diagnosti
     assert!(context.contains("- line 2, column 1: error["), "{context}");
     // Triage sees the user's edit in the conversation.
     let triage = requests[0].message(1);
-    assert!(triage.contains("user (file)") && triage.contains("edited_by_user"), "{triage}");
+    assert!(
+        triage.contains("user (file)") && triage.contains("edited_by_user"),
+        "{triage}"
+    );
 }

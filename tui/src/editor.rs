@@ -36,7 +36,13 @@ pub fn edit(editor: &str, filename: &str, content: &str) -> io::Result<Option<St
     };
     let stem: String = stem
         .chars()
-        .map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let file = tempfile::Builder::new()
         .prefix(&format!("{stem}-"))
@@ -50,7 +56,9 @@ pub fn edit(editor: &str, filename: &str, content: &str) -> io::Result<Option<St
         .arg(file.path())
         .status()?;
     if !status.success() {
-        return Err(io::Error::other(format!("{editor} exited with {status}; nothing was saved")));
+        return Err(io::Error::other(format!(
+            "{editor} exited with {status}; nothing was saved"
+        )));
     }
     // Editors that save by renaming a new file into place leave a new file at the path.
     let edited = std::fs::read_to_string(file.path())?;

@@ -4,11 +4,11 @@
 use std::io::Write;
 use std::time::Duration;
 
+use crossterm::cursor;
 use crossterm::event::{
     DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event, EventStream,
     MouseEventKind,
 };
-use crossterm::cursor;
 use crossterm::execute;
 use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
 use futures_util::StreamExt;

@@ -24,7 +24,11 @@ const VALID: &str = "say(\"Hi, I book tables.\", exact=True)\nloop:\n    booking
 fn script(dir: &Path, name: &str, body: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    let status = std::process::Command::new("chmod").arg("+x").arg(&path).status().unwrap();
+    let status = std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&path)
+        .status()
+        .unwrap();
     assert!(status.success());
     path.display().to_string()
 }
@@ -76,7 +80,11 @@ async fn e_edits_in_the_users_editor_and_w_writes_the_file() {
     ui.press(KeyCode::Esc);
 
     // An editor that changes a line: saved as the user's version, valid.
-    let asks_time = script(dir.path(), "asks-time.sh", "sed -i 's/party size\\./party size and time./' \"$1\"");
+    let asks_time = script(
+        dir.path(),
+        "asks-time.sh",
+        "sed -i 's/party size\\./party size and time./' \"$1\"",
+    );
     edit_with(&mut ui, &asks_time).await;
     ui.wait_for("the user's version, validated", |app| {
         let chat = app.chat.as_ref().unwrap();
@@ -85,9 +93,15 @@ async fn e_edits_in_the_users_editor_and_w_writes_the_file() {
     .await;
     let edited = VALID.replace("party size.", "party size and time.");
     assert_eq!(latest(&ui).1, edited);
-    assert_eq!(server.state.store.latest_version(&file_id).await.unwrap().content, edited);
+    assert_eq!(
+        server.state.store.latest_version(&file_id).await.unwrap().content,
+        edited
+    );
     let entry = server.state.store.conversation(&chat_id).await.unwrap().pop().unwrap();
-    assert_eq!((entry.role.as_str(), entry.content["edited_by_user"].as_bool()), ("user", Some(true)));
+    assert_eq!(
+        (entry.role.as_str(), entry.content["edited_by_user"].as_bool()),
+        ("user", Some(true))
+    );
     let screen = ui.screen();
     assert!(screen.contains("v2 · 5 lines · valid"), "{screen}");
     assert!(screen.contains("Saved your version of booking.based"), "{screen}");
@@ -95,7 +109,10 @@ async fn e_edits_in_the_users_editor_and_w_writes_the_file() {
 
     // An editor that leaves it as it was: nothing saved.
     edit_with(&mut ui, "true").await;
-    assert_eq!(ui.app().notice.as_deref(), Some("booking.based unchanged; nothing saved."));
+    assert_eq!(
+        ui.app().notice.as_deref(),
+        Some("booking.based unchanged; nothing saved.")
+    );
     assert_eq!(latest(&ui).0, 2);
 
     // Invalid Based is saved, with the error under its line: line and caret.
@@ -117,9 +134,15 @@ async fn e_edits_in_the_users_editor_and_w_writes_the_file() {
         .position(|row| row.contains("2 │ while True:"))
         .unwrap_or_else(|| panic!("line 2 shown:\n{screen}"));
     let caret = rows[at + 1];
-    assert!(caret.contains("│ ^") && caret.contains("error["), "caret under line 2:\n{screen}");
+    assert!(
+        caret.contains("│ ^") && caret.contains("error["),
+        "caret under line 2:\n{screen}"
+    );
     assert!(screen.contains("v3 · 3 lines · 1 error, 1 warning"), "{screen}");
-    assert!(screen.contains("Edited by the user"), "the conversation's card:\n{screen}");
+    assert!(
+        screen.contains("Edited by the user"),
+        "the conversation's card:\n{screen}"
+    );
     assert!(screen.contains("3 │     booking"), "the next line follows:\n{screen}");
 
     // A conflict: another client saves while our editor is open.
@@ -159,13 +182,20 @@ async fn e_edits_in_the_users_editor_and_w_writes_the_file() {
     other
         .send_json(&json!({"action": "save_version", "file_id": file_id, "content": VALID}))
         .await;
-    ui.wait_for("the other version", |app| app.chat.as_ref().unwrap().based_files[0].versions.len() == 6)
-        .await;
+    ui.wait_for("the other version", |app| {
+        app.chat.as_ref().unwrap().based_files[0].versions.len() == 6
+    })
+    .await;
     ui.driver.run_edit(request).await;
-    ui.wait_for("the conflict question", |app| matches!(app.popup, Some(Popup::Confirm { .. })))
-        .await;
+    ui.wait_for("the conflict question", |app| {
+        matches!(app.popup, Some(Popup::Confirm { .. }))
+    })
+    .await;
     ui.char('n');
-    assert_eq!(ui.driver.clipboard.pop().as_deref(), Some(format!("{mine}say(\"Bye.\", exact=True)\n").as_str()));
+    assert_eq!(
+        ui.driver.clipboard.pop().as_deref(),
+        Some(format!("{mine}say(\"Bye.\", exact=True)\n").as_str())
+    );
     assert_eq!(latest(&ui), (6, VALID.to_owned()));
     assert_eq!(server.state.store.chat_versions(&chat_id).await.unwrap().len(), 6);
 
@@ -177,8 +207,10 @@ async fn e_edits_in_the_users_editor_and_w_writes_the_file() {
     }
     ui.type_text(&fresh.display().to_string());
     ui.press(KeyCode::Enter);
-    ui.wait_for("the written file", |app| app.notice.as_deref().is_some_and(|n| n.starts_with("Wrote")))
-        .await;
+    ui.wait_for("the written file", |app| {
+        app.notice.as_deref().is_some_and(|n| n.starts_with("Wrote"))
+    })
+    .await;
     assert_eq!(std::fs::read_to_string(&fresh).unwrap(), VALID);
 
     // w over an existing file (its name tab-completed): confirmed first.
@@ -193,9 +225,17 @@ async fn e_edits_in_the_users_editor_and_w_writes_the_file() {
     ui.press(KeyCode::Enter);
     let confirm = ui.screen();
     assert!(confirm.contains("exists. Overwrite it?"), "{confirm}");
-    assert_eq!(std::fs::read_to_string(dir.path().join("old-flow.based")).unwrap(), "say(\"old\")\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("old-flow.based")).unwrap(),
+        "say(\"old\")\n"
+    );
     ui.char('y');
-    ui.wait_for("the overwrite", |app| app.notice.as_deref().is_some_and(|n| n.starts_with("Wrote")))
-        .await;
-    assert_eq!(std::fs::read_to_string(dir.path().join("old-flow.based")).unwrap(), VALID);
+    ui.wait_for("the overwrite", |app| {
+        app.notice.as_deref().is_some_and(|n| n.starts_with("Wrote"))
+    })
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("old-flow.based")).unwrap(),
+        VALID
+    );
 }

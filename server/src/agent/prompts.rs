@@ -223,7 +223,11 @@ fn current_diagnostics(file: &BasedFile) -> String {
             crate::based::Severity::Error => "error",
             crate::based::Severity::Warning => "warning",
         };
-        let _ = writeln!(out, "- line {}, column {}: {severity}[{}]: {}", d.line, d.column, d.code, d.message);
+        let _ = writeln!(
+            out,
+            "- line {}, column {}: {severity}[{}]: {}",
+            d.line, d.column, d.code, d.message
+        );
     }
     out.push('\n');
     out

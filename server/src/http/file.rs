@@ -42,9 +42,11 @@ pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
         .and(caller(state))
         .and(warp::body::content_length_limit(body_limit))
         .and(warp::body::bytes())
-        .then(|id: String, state: SharedState, caller, body: bytes::Bytes| async move {
-            reply(save_version(&state, caller, &id, &body).await)
-        });
+        .then(
+            |id: String, state: SharedState, caller, body: bytes::Bytes| async move {
+                reply(save_version(&state, caller, &id, &body).await)
+            },
+        );
     upload.or(rename).unify().or(delete).unify().or(save).unify().boxed()
 }
 
@@ -224,7 +226,12 @@ async fn save_version(
     let request: SaveVersionRequest = json_body(body)?;
     caller.check_owns(&state.store, Resource::File, file_id).await?;
     // Only chat files have versions; a workspace-only file is not one of them.
-    let chat_id = state.store.stored_file(file_id).await?.chat_id.ok_or(ApiError::NotFound("File"))?;
+    let chat_id = state
+        .store
+        .stored_file(file_id)
+        .await?
+        .chat_id
+        .ok_or(ApiError::NotFound("File"))?;
     let request = SaveVersion {
         file_id: file_id.to_owned(),
         content: request.content,

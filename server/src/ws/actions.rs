@@ -5,9 +5,9 @@
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use kafka_protocol::ws::{
-    BasedFileContent, ChatEvent, ClientAction, ConversationMessage, DeleteFile, DeletedContent, DeletedMessage, ErrorFrame,
-    GetDiff, GetMessages, Hello, Message, MessagesPage, PROTOCOL_V2, RevertVersion, SaveVersion, SeqMessage, ServerAction,
-    Structured, UploadFile, UploadedContent, VersionDiff,
+    BasedFileContent, ChatEvent, ClientAction, ConversationMessage, DeleteFile, DeletedContent, DeletedMessage,
+    ErrorFrame, GetDiff, GetMessages, Hello, Message, MessagesPage, PROTOCOL_V2, RevertVersion, SaveVersion,
+    SeqMessage, ServerAction, Structured, UploadFile, UploadedContent, VersionDiff,
 };
 use serde_json::{Value, json};
 
@@ -350,7 +350,9 @@ async fn save_version(session: &Session, request: SaveVersion) {
     use super::user_edit::SaveError;
     match super::user_edit::save(&session.state, &session.chat_id, request).await {
         Ok(saved) => {
-            session.send_json(&ServerAction::VersionSaved(saved.answer.clone())).await;
+            session
+                .send_json(&ServerAction::VersionSaved(saved.answer.clone()))
+                .await;
             saved.publish(&session.state, &session.chat_id);
         }
         Err(SaveError::Store(error)) => store_error(session, error).await,

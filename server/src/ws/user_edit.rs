@@ -20,7 +20,10 @@ pub enum SaveError {
     NotBased(String),
     TooLarge(String),
     /// `base_version_id` is no longer the file's latest version.
-    Conflict { message: String, conflict: SaveConflict },
+    Conflict {
+        message: String,
+        conflict: SaveConflict,
+    },
     Internal(String),
 }
 

@@ -33,24 +33,44 @@ pub enum Popup {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirmed {
-    DeleteChat { chat_id: String },
-    DeleteWorkspace { workspace_id: String },
-    DeleteFile { file_id: String },
-    Revert { version_id: String, filename: String },
+    DeleteChat {
+        chat_id: String,
+    },
+    DeleteWorkspace {
+        workspace_id: String,
+    },
+    DeleteFile {
+        file_id: String,
+    },
+    Revert {
+        version_id: String,
+        filename: String,
+    },
     /// The user's edit met a newer version: `y` saves it anyway, `n` shows the latest.
     SaveAnyway(SaveVersion),
-    WriteFile { path: PathBuf, content: String },
+    WriteFile {
+        path: PathBuf,
+        content: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PromptPurpose {
-    NewChat { workspace_id: String },
-    RenameChat { chat_id: String },
+    NewChat {
+        workspace_id: String,
+    },
+    RenameChat {
+        chat_id: String,
+    },
     NewWorkspace,
-    RenameWorkspace { workspace_id: String },
+    RenameWorkspace {
+        workspace_id: String,
+    },
     Upload,
     /// `w`: where to write this content.
-    WriteFile { content: String },
+    WriteFile {
+        content: String,
+    },
 }
 
 /// Name, base URL and API key of a new model; the key is shown masked.

@@ -1,9 +1,9 @@
 //! The code pane: the selected file with line numbers, highlighted from the cache. Only the
 //! visible lines are built, so a 10,000-line file scrolls as fast as a short one.
 
+use kafka_protocol::rest::DiagnosticInfo;
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use kafka_protocol::rest::DiagnosticInfo;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
@@ -85,7 +85,10 @@ fn caret_line(gutter: &str, source: &str, d: &DiagnosticInfo, left: usize) -> Li
     };
     Line::from(vec![
         Span::styled(format!("{gutter} │ "), dim()),
-        Span::styled(format!("{pad}{carets} {}[{}]: {}", d.severity, d.code, d.message), style),
+        Span::styled(
+            format!("{pad}{carets} {}[{}]: {}", d.severity, d.code, d.message),
+            style,
+        ),
     ])
 }
 
@@ -134,7 +137,11 @@ fn title(chat: &ChatState, total: usize) -> String {
             let errors = diagnostics.iter().filter(|d| d.severity == "error").count();
             let warnings = diagnostics.len() - errors;
             let plural = |n: usize| if n == 1 { "" } else { "s" };
-            format!(" · {errors} error{}, {warnings} warning{}", plural(errors), plural(warnings))
+            format!(
+                " · {errors} error{}, {warnings} warning{}",
+                plural(errors),
+                plural(warnings)
+            )
         }
         None => String::new(),
     };
