@@ -10,7 +10,9 @@ use crossterm::event::{
     MouseEventKind,
 };
 use crossterm::execute;
-use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
+use crossterm::terminal::{
+    Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
 use futures_util::StreamExt;
 use ratatui::DefaultTerminal;
 use ratatui::layout::Rect;
@@ -110,16 +112,21 @@ fn suspend() -> std::io::Result<()> {
     disable_raw_mode()
 }
 
-/// Takes the terminal back after [`suspend`] and redraws everything.
+/// Takes the terminal back after [`suspend`]; the next draw repaints everything.
 fn resume(terminal: &mut DefaultTerminal) -> std::io::Result<()> {
     enable_raw_mode()?;
     execute!(
         std::io::stdout(),
         EnterAlternateScreen,
+        Clear(ClearType::All),
         EnableBracketedPaste,
         EnableMouseCapture
     )?;
-    terminal.clear()
+    // Not `terminal.clear()`: it asks the terminal where the cursor is, and that answer can
+    // be lost while the input reader is restarting. A blank frame makes ratatui's idea of the
+    // screen match the cleared one, so the next draw writes every cell the UI needs.
+    terminal.draw(|frame| frame.render_widget(ratatui::widgets::Clear, frame.area()))?;
+    Ok(())
 }
 
 /// Applies one terminal event; true when the screen needs a redraw.
