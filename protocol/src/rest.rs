@@ -191,3 +191,14 @@ pub struct DiagnosticInfo {
     pub code: String,
     pub message: String,
 }
+
+/// `POST /file/{file_id}/versions` body: the user's content for a `.based` file. The answer
+/// is [`crate::ws::VersionSaved`]; `409` when `base_version_id` is no longer the latest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SaveVersionRequest {
+    pub content: String,
+    /// The version the edit started from; omit to save over whatever the latest is.
+    #[serde(default)]
+    pub base_version_id: Option<String>,
+}

@@ -40,6 +40,8 @@ pub enum ClientAction {
     GetDiff(GetDiff),
     /// Ask for older conversation entries, for clients whose payload was paged (addition).
     GetMessages(GetMessages),
+    /// Save the user's own content of a `.based` file as its new version (addition).
+    SaveVersion(SaveVersion),
 }
 
 impl ClientAction {
@@ -53,6 +55,7 @@ impl ClientAction {
         "cancel",
         "get_diff",
         "get_messages",
+        "save_version",
     ];
 }
 
@@ -112,6 +115,18 @@ pub struct GetMessages {
     /// Defaults to 50; at most 500.
     #[serde(default)]
     pub limit: Option<u32>,
+}
+
+/// The user's edit of a `.based` file of this chat. Saved as a new version unless
+/// `base_version_id` is given and is no longer the file's latest (a conflict: nothing is saved).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SaveVersion {
+    pub file_id: String,
+    pub content: String,
+    /// The version the edit started from; omit to save whatever the latest is.
+    #[serde(default)]
+    pub base_version_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,6 +211,39 @@ pub struct WorkspaceFile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorFrame {
     pub error: String,
+    /// Set when a `save_version` was refused because the file changed since its base.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<SaveConflict>,
+}
+
+impl ErrorFrame {
+    pub fn new(error: impl Into<String>) -> Self {
+        ErrorFrame {
+            error: error.into(),
+            conflict: None,
+        }
+    }
+}
+
+/// Which file a refused `save_version` named and what its latest version is now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaveConflict {
+    pub file_id: String,
+    pub base_version_id: String,
+    pub latest_version_id: String,
+}
+
+/// The answer to `save_version` (and the body of `POST /file/{file_id}/versions`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct VersionSaved {
+    pub file_id: String,
+    /// The new version; `null` when the content equals the latest and nothing was saved.
+    pub version_id: Option<String>,
+    pub unchanged: bool,
+    /// The local validator's findings on the content (as `/based/validate` lists them);
+    /// invalid Based is saved all the same.
+    pub diagnostics: Vec<crate::rest::DiagnosticInfo>,
 }
 
 /// A server reply that carries an `action`.
@@ -216,6 +264,8 @@ pub enum ServerAction {
     Diff(VersionDiff),
     /// The answer to `get_messages`.
     Messages(MessagesPage),
+    /// The answer to `save_version`.
+    VersionSaved(VersionSaved),
 }
 
 /// Conversation entries with their `seq`, oldest first; `has_more` when older ones exist.
@@ -351,7 +401,7 @@ pub enum ChatEvent {
     TextFileAdded { file: TextFile },
     /// A `.based` file was added to the chat (by upload or by the agent).
     BasedFileAdded { file: BasedFile },
-    /// A `.based` file got a new version (agent edit or revert).
+    /// A `.based` file got a new version (agent edit, revert, or the user's own edit).
     VersionAdded {
         file_id: String,
         filename: String,

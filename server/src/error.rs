@@ -17,6 +17,9 @@ pub enum ApiError {
     Invalid(String),
     #[error("{0}")]
     TooLarge(String),
+    /// The request was made against a state that changed meanwhile (a stale base version).
+    #[error("{0}")]
+    Conflict(String),
     /// A missing, unknown or expired token, or wrong credentials at login.
     #[error("{0}")]
     Unauthorized(String),
@@ -38,6 +41,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Throttled(_) | ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -243,9 +243,7 @@ impl Hub {
     /// Closes every session opened with one of `token_hashes` (a scan of all sessions: a
     /// logout is rare beside the events this map is keyed for).
     fn close_token_sessions(&self, token_hashes: &[String]) {
-        let why = ErrorFrame {
-            error: LOGGED_OUT.into(),
-        };
+        let why = ErrorFrame::new(LOGGED_OUT);
         let why: Arc<str> = match serde_json::to_string(&why) {
             Ok(text) => text.into(),
             Err(error) => return tracing::error!(%error, "unserializable frame"),

@@ -8,6 +8,7 @@ use kafka_protocol::ws::{ClientAction, UploadFile};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::app::{App, AppEvent, Command, RestAnswer, RestCall};
+use crate::editor::{self, EditRequest};
 use crate::highlight;
 use crate::net::{ChatSocket, Rest, RestError};
 
@@ -19,6 +20,10 @@ pub struct Driver {
     events: UnboundedReceiver<AppEvent>,
     /// Text put on the clipboard, for the terminal loop to emit as OSC 52.
     pub clipboard: Vec<String>,
+    /// An edit waiting for the terminal loop to hand the terminal to the editor.
+    pending_edit: Option<EditRequest>,
+    /// The editor command, instead of `$VISUAL` / `$EDITOR` (tests).
+    pub editor: Option<String>,
 }
 
 impl Driver {
@@ -31,6 +36,8 @@ impl Driver {
             bus,
             events,
             clipboard: Vec::new(),
+            pending_edit: None,
+            editor: None,
         }
     }
 
@@ -65,6 +72,22 @@ impl Driver {
             Command::Send(action) => self.send(&action),
             Command::Upload { path } => self.upload(path),
             Command::Copy(text) => self.clipboard.push(text),
+            // The editor needs the terminal: the loop runs it (`run_edit`) once this key is done.
+            Command::Edit(request) => self.pending_edit = Some(request),
+            Command::WriteFile { path, content } => {
+                let bus = self.bus.clone();
+                tokio::spawn(async move {
+                    let event = match tokio::fs::write(&path, &content).await {
+                        Ok(()) => AppEvent::Notice(format!(
+                            "Wrote {} lines to {}.",
+                            content.lines().count(),
+                            path.display()
+                        )),
+                        Err(error) => AppEvent::Failed(format!("Cannot write {}: {error}", path.display())),
+                    };
+                    let _ = bus.send(event);
+                });
+            }
             Command::Highlight { key, text } => {
                 let bus = self.bus.clone();
                 tokio::task::spawn_blocking(move || {
@@ -106,6 +129,24 @@ impl Driver {
             };
             let _ = bus.send(event);
         });
+    }
+
+    /// The edit `e` asked for, if any; the caller hands the terminal over and calls
+    /// [`Driver::run_edit`].
+    pub fn take_pending_edit(&mut self) -> Option<EditRequest> {
+        self.pending_edit.take()
+    }
+
+    /// Runs the editor on the request's content (off the async workers, waiting for it) and
+    /// gives the app the outcome, which sends a changed file as the user's version.
+    pub async fn run_edit(&mut self, request: EditRequest) {
+        let editor = editor::command(self.editor.as_deref());
+        let (filename, content) = (request.filename.clone(), request.content.clone());
+        let result = tokio::task::spawn_blocking(move || editor::edit(&editor, &filename, &content))
+            .await
+            .map_err(|error| error.to_string())
+            .and_then(|result| result.map_err(|error| error.to_string()));
+        self.event(AppEvent::Edited { request, result });
     }
 
     /// The REST client acting with the app's current token.

@@ -33,6 +33,10 @@ pub enum Action {
     NextHunk,
     Revert,
     Upload,
+    /// Edit the selected `.based` file in `$VISUAL` / `$EDITOR`; saved as the user's version.
+    Edit,
+    /// Write the selected file to a path.
+    WriteFile,
     DeleteFile,
     Copy,
     /// Start (or cancel) a line selection in the code pane.
@@ -156,6 +160,8 @@ fn defaults() -> Vec<Binding> {
         bind(C::Chat, &[Key::char('c')], "c", A::ToggleMode, "chat / composer mode", true),
         bind(C::Chat, &[Key::char('v')], "v", A::Versions, "versions of the file", true),
         bind(C::Chat, &[Key::char('u')], "u", A::Upload, "upload a file", true),
+        bind(C::Chat, &[Key::char('e')], "e", A::Edit, "edit the file in $EDITOR", true),
+        bind(C::Chat, &[Key::char('w')], "w", A::WriteFile, "write the file to a path", false),
         bind(C::Chat, &[Key::char('x')], "x", A::DeleteFile, "delete the file", false),
         bind(C::Chat, &[Key::char('y')], "y", A::Copy, "copy code / message", false),
         bind(C::Chat, &[Key::char('V')], "V", A::Select, "select lines of the code", false),
@@ -209,6 +215,8 @@ const ACTION_NAMES: &[(&str, Action)] = &[
     ("next_hunk", A::NextHunk),
     ("revert", A::Revert),
     ("upload", A::Upload),
+    ("edit", A::Edit),
+    ("write_file", A::WriteFile),
     ("delete_file", A::DeleteFile),
     ("copy", A::Copy),
     ("select", A::Select),

@@ -8,6 +8,7 @@ pub mod app;
 pub mod clipboard;
 pub mod diff;
 pub mod driver;
+pub mod editor;
 pub mod embedded;
 pub mod highlight;
 pub mod keymap;

@@ -4,11 +4,15 @@
 use std::io::Write;
 use std::time::Duration;
 
+use crossterm::cursor;
 use crossterm::event::{
     DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event, EventStream,
     MouseEventKind,
 };
 use crossterm::execute;
+use crossterm::terminal::{
+    Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
 use futures_util::StreamExt;
 use ratatui::DefaultTerminal;
 use ratatui::layout::Rect;
@@ -82,7 +86,46 @@ async fn event_loop(terminal: &mut DefaultTerminal, mut driver: Driver, first: V
                 }
             }
         }
+        if let Some(request) = driver.take_pending_edit() {
+            // The editor owns the terminal meanwhile: our input reader stops (else it would
+            // steal the editor's keys), raw mode and the alternate screen are left.
+            drop(input);
+            suspend()?;
+            driver.run_edit(request).await;
+            resume(terminal)?;
+            input = EventStream::new();
+            dirty = true;
+        }
     }
+    Ok(())
+}
+
+/// Gives the terminal to another program: the normal screen, cooked mode, no mouse reports.
+fn suspend() -> std::io::Result<()> {
+    execute!(
+        std::io::stdout(),
+        DisableMouseCapture,
+        DisableBracketedPaste,
+        LeaveAlternateScreen,
+        cursor::Show
+    )?;
+    disable_raw_mode()
+}
+
+/// Takes the terminal back after [`suspend`]; the next draw repaints everything.
+fn resume(terminal: &mut DefaultTerminal) -> std::io::Result<()> {
+    enable_raw_mode()?;
+    execute!(
+        std::io::stdout(),
+        EnterAlternateScreen,
+        Clear(ClearType::All),
+        EnableBracketedPaste,
+        EnableMouseCapture
+    )?;
+    // Not `terminal.clear()`: it asks the terminal where the cursor is, and that answer can
+    // be lost while the input reader is restarting. A blank frame makes ratatui's idea of the
+    // screen match the cleared one, so the next draw writes every cell the UI needs.
+    terminal.draw(|frame| frame.render_widget(ratatui::widgets::Clear, frame.area()))?;
     Ok(())
 }
 

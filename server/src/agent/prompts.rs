@@ -196,8 +196,40 @@ fn task_context(context: &PromptContext) -> String {
             file.name,
             fenced(&file.content, "based")
         );
+        out.push_str(&current_diagnostics(file));
     }
     let _ = write!(out, "## Request\n{}", context.prompt);
+    out
+}
+
+/// Diagnostics shown for the selected file as it stands.
+const MAX_SHOWN_DIAGNOSTICS: usize = 20;
+
+/// What the validator says about the selected file now, when anything: the user may have
+/// saved it with errors (their own edits are saved as they are), and the result of an edit
+/// must validate, so the model learns of them before writing its change. Empty when clean.
+fn current_diagnostics(file: &BasedFile) -> String {
+    let diagnostics = crate::based::validate(&file.content);
+    if diagnostics.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "## Validator diagnostics of {} as it stands ({}); your result must fix the errors\n",
+        file.name,
+        diagnostics.len()
+    );
+    for d in diagnostics.iter().take(MAX_SHOWN_DIAGNOSTICS) {
+        let severity = match d.severity {
+            crate::based::Severity::Error => "error",
+            crate::based::Severity::Warning => "warning",
+        };
+        let _ = writeln!(
+            out,
+            "- line {}, column {}: {severity}[{}]: {}",
+            d.line, d.column, d.code, d.message
+        );
+    }
+    out.push('\n');
     out
 }
 

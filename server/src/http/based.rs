@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::state::SharedState;
 
 /// Large enough for any real `.based` file; the validator is linear, so this bounds its time.
-const MAX_CODE_BYTES: u64 = 4 * 1024 * 1024;
+pub(crate) const MAX_CODE_BYTES: u64 = 4 * 1024 * 1024;
 
 pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
     warp::path!("based" / "validate")
@@ -46,7 +46,7 @@ async fn validate(body: &[u8]) -> Result<ValidateResponse, ApiError> {
     })
 }
 
-fn diagnostic_info(d: &Diagnostic) -> DiagnosticInfo {
+pub(crate) fn diagnostic_info(d: &Diagnostic) -> DiagnosticInfo {
     DiagnosticInfo {
         line: d.line,
         column: d.column,

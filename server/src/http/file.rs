@@ -1,19 +1,20 @@
 //! `/file`: upload to a chat or a workspace, delete, rename (on disk too).
 
-use kafka_protocol::rest::{Detail, FileRenameResponse, FileUploadResponse};
-use kafka_protocol::ws::ChatEvent;
+use kafka_protocol::rest::{Detail, FileRenameResponse, FileUploadResponse, SaveVersionRequest};
+use kafka_protocol::ws::{ChatEvent, SaveVersion, VersionSaved};
 use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
 use super::form::{Form, form};
-use super::{caller, reply, with_state};
+use super::{caller, json_body, reply, with_state};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::files::{UploadError, sanitize_filename};
 use crate::state::SharedState;
 use crate::store::Resource;
 use crate::ws::payload;
+use crate::ws::user_edit::{self, SaveError};
 
 pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
     let limits = (state.settings.max_body_bytes, state.settings.max_upload_bytes);
@@ -32,9 +33,21 @@ pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
     let delete = warp::path!("file" / "delete" / String)
         .and(warp::delete())
         .and(with_state(state.clone()))
-        .and(caller(state))
+        .and(caller(state.clone()))
         .then(|id: String, state: SharedState, caller| async move { reply(delete_file(&state, caller, &id).await) });
-    upload.or(rename).unify().or(delete).unify().boxed()
+    let body_limit = state.settings.max_body_bytes;
+    let save = warp::path!("file" / String / "versions")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(caller(state))
+        .and(warp::body::content_length_limit(body_limit))
+        .and(warp::body::bytes())
+        .then(
+            |id: String, state: SharedState, caller, body: bytes::Bytes| async move {
+                reply(save_version(&state, caller, &id, &body).await)
+            },
+        );
+    upload.or(rename).unify().or(delete).unify().or(save).unify().boxed()
 }
 
 pub(super) fn upload_error(error: UploadError) -> ApiError {
@@ -191,4 +204,48 @@ async fn rename_file(
         new_filename: new_name,
         new_path,
     })
+}
+
+/// Saves the user's own content of a `.based` chat file as its new version, answered with the
+/// validator's diagnostics (invalid Based is saved too). Content equal to the latest version
+/// saves nothing (`unchanged`). With `base_version_id`, a file whose latest version is another
+/// one is a `409` naming the latest, and nothing is saved. The new version reaches the chat's
+/// live clients as `version_added` and `message_added` (role `user`, `edited_by_user`).
+#[utoipa::path(post, path = "/file/{file_id}/versions", tag = "File",
+    params(("file_id" = String, Path, description = "a `.based` file of one of the caller's chats")),
+    request_body = SaveVersionRequest,
+    responses((status = 200, body = VersionSaved), (status = 404, body = Detail), (status = 409, body = Detail),
+               (status = 413, body = Detail), (status = 422, body = Detail)))]
+async fn save_version(
+    state: &SharedState,
+    caller: Caller,
+    file_id: &str,
+    body: &[u8],
+) -> Result<VersionSaved, ApiError> {
+    let request: SaveVersionRequest = json_body(body)?;
+    caller.check_owns(&state.store, Resource::File, file_id).await?;
+    // Only chat files have versions; a workspace-only file is not one of them.
+    let chat_id = state
+        .store
+        .stored_file(file_id)
+        .await?
+        .chat_id
+        .ok_or(ApiError::NotFound("File"))?;
+    let request = SaveVersion {
+        file_id: file_id.to_owned(),
+        content: request.content,
+        base_version_id: request.base_version_id,
+    };
+    match user_edit::save(state, &chat_id, request).await {
+        Ok(saved) => {
+            let answer = saved.answer.clone();
+            saved.publish(state, &chat_id);
+            Ok(answer)
+        }
+        Err(SaveError::Store(error)) => Err(error.into()),
+        Err(SaveError::NotBased(error)) => Err(ApiError::Invalid(error)),
+        Err(SaveError::TooLarge(error)) => Err(ApiError::TooLarge(error)),
+        Err(SaveError::Conflict { message, .. }) => Err(ApiError::Conflict(message)),
+        Err(SaveError::Internal(error)) => Err(ApiError::Internal(error)),
+    }
 }

@@ -2,7 +2,7 @@
 //! place where rejections become `{"detail": …}` responses.
 
 mod auth;
-mod based;
+pub(crate) mod based;
 pub mod browsers;
 mod chat;
 mod docs;

@@ -6,8 +6,8 @@ use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use kafka_protocol::ws::{
     BasedFileContent, ChatEvent, ClientAction, ConversationMessage, DeleteFile, DeletedContent, DeletedMessage,
-    GetDiff, GetMessages, Hello, Message, MessagesPage, PROTOCOL_V2, RevertVersion, SeqMessage, ServerAction,
-    Structured, UploadFile, UploadedContent, VersionDiff,
+    ErrorFrame, GetDiff, GetMessages, Hello, Message, MessagesPage, PROTOCOL_V2, RevertVersion, SaveVersion,
+    SeqMessage, ServerAction, Structured, UploadFile, UploadedContent, VersionDiff,
 };
 use serde_json::{Value, json};
 
@@ -53,6 +53,7 @@ pub async fn handle(session: &Session, text: &str) {
         ClientAction::Cancel => cancel(session).await,
         ClientAction::GetDiff(request) => get_diff(session, request).await,
         ClientAction::GetMessages(request) => get_messages(session, request).await,
+        ClientAction::SaveVersion(request) => save_version(session, request).await,
     }
 }
 
@@ -345,6 +346,30 @@ async fn get_messages(session: &Session, request: GetMessages) {
     session
         .send_json(&ServerAction::Messages(MessagesPage { messages, has_more }))
         .await;
+}
+
+/// The user's own version of a `.based` file of this chat.
+async fn save_version(session: &Session, request: SaveVersion) {
+    use super::user_edit::SaveError;
+    match super::user_edit::save(&session.state, &session.chat_id, request).await {
+        Ok(saved) => {
+            session
+                .send_json(&ServerAction::VersionSaved(saved.answer.clone()))
+                .await;
+            saved.publish(&session.state, &session.chat_id);
+        }
+        Err(SaveError::Store(error)) => store_error(session, error).await,
+        Err(SaveError::NotBased(error) | SaveError::TooLarge(error)) => session.send_error(error).await,
+        Err(SaveError::Conflict { message, conflict }) => {
+            session
+                .send_json(&ErrorFrame {
+                    error: message,
+                    conflict: Some(conflict),
+                })
+                .await
+        }
+        Err(SaveError::Internal(error)) => internal_error(session, error).await,
+    }
 }
 
 async fn cancel(session: &Session) {

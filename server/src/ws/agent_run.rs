@@ -195,9 +195,9 @@ impl Run {
         };
         if let Err(error) = result {
             tracing::error!(chat_id = %self.chat_id, %error, "saving the agent's result failed");
-            self.send_json(&ErrorFrame {
-                error: "The agent's result could not be saved; nothing was changed.".into(),
-            })
+            self.send_json(&ErrorFrame::new(
+                "The agent's result could not be saved; nothing was changed.",
+            ))
             .await;
         }
     }
@@ -220,7 +220,7 @@ impl Run {
             .store
             .append_messages(&self.chat_id, &[MessageRecord::text("system", &text)])
             .await?;
-        self.send_json(&ErrorFrame { error: text }).await;
+        self.send_json(&ErrorFrame::new(text)).await;
         self.publish_messages(&saved);
         Ok(())
     }

@@ -10,6 +10,7 @@ mod conversation_cache;
 mod diff_cache;
 pub mod payload;
 mod upgrade;
+pub(crate) mod user_edit;
 
 /// What initial payloads keep between connects.
 #[derive(Debug, Default)]
@@ -151,7 +152,7 @@ impl Session {
     }
 
     pub async fn send_error(&self, error: impl Into<String>) {
-        self.send_json(&ErrorFrame { error: error.into() }).await;
+        self.send_json(&ErrorFrame::new(error)).await;
     }
 
     /// Refuses text beyond the chat-message limit, naming it (`what` starts the sentence).

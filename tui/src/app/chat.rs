@@ -1,9 +1,10 @@
 //! The open chat: its content as the socket reported it, what is selected and scrolled, and
 //! how each server frame changes it.
 
+use kafka_protocol::rest::DiagnosticInfo;
 use kafka_protocol::ws::{
-    BasedFile, ChatEvent, ClientAction, ConversationMessage, GetDiff, InitialPayload, ServerAction, ServerFrame,
-    TextFile, VersionDiff, VersionInfo,
+    BasedFile, ChatEvent, ClientAction, ConversationMessage, GetDiff, InitialPayload, SaveVersion, ServerAction,
+    ServerFrame, TextFile, VersionDiff, VersionInfo, VersionSaved,
 };
 use std::cell::Cell;
 
@@ -14,6 +15,7 @@ use super::Command;
 use super::browser::step;
 use super::selection::{LineSelection, keep_visible};
 use crate::diff::ParsedDiff;
+use crate::editor::EditRequest;
 use crate::highlight;
 use crate::text_input::TextInput;
 
@@ -66,6 +68,25 @@ pub struct ShownDiff {
     pub lines: Vec<Line<'static>>,
 }
 
+/// The validator's findings on a version the user saved, shown in the code pane while that
+/// version is the file's latest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShownDiagnostics {
+    pub file_id: String,
+    pub version_id: String,
+    pub diagnostics: Vec<DiagnosticInfo>,
+}
+
+/// A `save_version` the server refused because the file changed meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaveRefused {
+    /// The same edit, based on the version that is now the latest: sending it saves anyway.
+    pub retry: SaveVersion,
+    pub filename: String,
+    /// The server's words, naming the latest version.
+    pub error: String,
+}
+
 /// The versions list and diff of one `.based` file.
 #[derive(Debug, Clone)]
 pub struct VersionsView {
@@ -114,6 +135,9 @@ pub struct ChatState {
     pub stale_progress: bool,
     /// A file the agent just wrote, to select once its event arrives.
     follow_file: Option<String>,
+    /// The user's edit on its way to the server (kept for a conflict).
+    pub pending_save: Option<SaveVersion>,
+    pub diagnostics: Option<ShownDiagnostics>,
 }
 
 /// What applying a frame means beyond the chat itself.
@@ -124,6 +148,8 @@ pub struct FrameOutcome {
     pub notice: Option<String>,
     pub chat_deleted: bool,
     pub commands: Vec<Command>,
+    /// Our save was refused as a conflict: ask whether to save anyway.
+    pub conflict: Option<SaveRefused>,
 }
 
 impl ChatState {
@@ -150,6 +176,8 @@ impl ChatState {
             stale_progress: false,
             progress: None,
             follow_file: None,
+            pending_save: None,
+            diagnostics: None,
         }
     }
 
@@ -315,6 +343,7 @@ impl ChatState {
             ServerFrame::Initial(payload) => self.load(*payload),
             ServerFrame::Event(event) => self.apply_event(event),
             ServerFrame::Action(action) => self.apply_action(action),
+            ServerFrame::Error(error) if error.conflict.is_some() => self.save_refused(error.error, error.conflict),
             ServerFrame::Error(error) => {
                 self.agent_done();
                 FrameOutcome {
@@ -474,8 +503,102 @@ impl ChatState {
             ServerAction::FileUploaded { .. } | ServerAction::FileDeleted { .. } => {}
             // The TUI asks for the full payload, so it never pages the conversation.
             ServerAction::Messages(_) => {}
+            ServerAction::VersionSaved(saved) => outcome.notice = Some(self.version_saved(saved)),
         }
         outcome
+    }
+
+    /// What `e` edits: the selected `.based` file at its latest version.
+    pub fn edit_request(&self) -> Option<EditRequest> {
+        let file = self.selected_based()?;
+        Some(EditRequest {
+            chat_id: self.chat_id.clone(),
+            file_id: file.file_id.clone(),
+            filename: file.name.clone(),
+            content: file.latest_content.clone(),
+            base_version_id: file.versions.last().map(|v| v.version_id.clone()),
+        })
+    }
+
+    /// The diagnostics to show with the selected file: those of its latest version, if the
+    /// user saved it in this session.
+    pub fn shown_diagnostics(&self) -> Option<&[DiagnosticInfo]> {
+        let file = self.selected_based()?;
+        let shown = self.diagnostics.as_ref()?;
+        let latest = file.versions.last()?;
+        (shown.file_id == file.file_id && shown.version_id == latest.version_id).then_some(&shown.diagnostics)
+    }
+
+    /// Our save was answered: its diagnostics go to the code pane, with the file shown.
+    fn version_saved(&mut self, saved: VersionSaved) -> String {
+        if self.pending_save.as_ref().is_some_and(|p| p.file_id == saved.file_id) {
+            self.pending_save = None;
+        }
+        let file = self.based_files.iter().find(|file| file.file_id == saved.file_id);
+        let name = file.map_or_else(String::new, |file| file.name.clone());
+        // Unchanged content names no version: it is the latest one.
+        let version_id = saved
+            .version_id
+            .clone()
+            .or_else(|| file.and_then(|file| file.versions.last()).map(|v| v.version_id.clone()));
+        let errors = saved.diagnostics.iter().filter(|d| d.severity == "error").count();
+        let warnings = saved.diagnostics.len() - errors;
+        if let Some(version_id) = version_id {
+            self.diagnostics = Some(ShownDiagnostics {
+                file_id: saved.file_id.clone(),
+                version_id,
+                diagnostics: saved.diagnostics,
+            });
+        }
+        if self.select_file_id(&saved.file_id) || self.selected_based().is_some() {
+            self.focus = Pane::Code;
+        }
+        let findings = match (errors, warnings) {
+            (0, 0) => "the validator finds no problems".to_owned(),
+            (errors, warnings) => format!(
+                "{errors} error{}, {warnings} warning{} (shown in the code)",
+                if errors == 1 { "" } else { "s" },
+                if warnings == 1 { "" } else { "s" }
+            ),
+        };
+        if saved.unchanged {
+            format!("No changes to {name}; nothing saved. {findings}.")
+        } else {
+            format!("Saved your version of {name}: {findings}.")
+        }
+    }
+
+    /// A conflict on our pending save: the app asks whether to save it anyway.
+    fn save_refused(&mut self, error: String, conflict: Option<kafka_protocol::ws::SaveConflict>) -> FrameOutcome {
+        let pending = self.pending_save.take();
+        let (Some(conflict), Some(pending)) = (conflict, pending) else {
+            return FrameOutcome {
+                error: Some(error),
+                ..FrameOutcome::default()
+            };
+        };
+        if pending.file_id != conflict.file_id {
+            return FrameOutcome {
+                error: Some(error),
+                ..FrameOutcome::default()
+            };
+        }
+        let filename = self
+            .based_files
+            .iter()
+            .find(|file| file.file_id == conflict.file_id)
+            .map_or_else(String::new, |file| file.name.clone());
+        FrameOutcome {
+            conflict: Some(SaveRefused {
+                retry: SaveVersion {
+                    base_version_id: Some(conflict.latest_version_id),
+                    ..pending
+                },
+                filename,
+                error,
+            }),
+            ..FrameOutcome::default()
+        }
     }
 
     /// A diff arrived: if it leads to the latest version it refreshes that version's counts;

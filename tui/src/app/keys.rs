@@ -190,6 +190,8 @@ impl App {
             Action::PrevHunk | Action::NextHunk => chat.jump_hunk(action == Action::NextHunk),
             Action::Revert => self.ask_revert(),
             Action::Upload => self.ask_upload(),
+            Action::Edit => return self.edit_selected(),
+            Action::WriteFile => self.ask_write_file(),
             Action::DeleteFile => self.ask_delete_file(),
             Action::Copy => return self.copy(),
             Action::Select => self.toggle_selection(),

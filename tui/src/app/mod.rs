@@ -4,6 +4,7 @@
 
 mod browser;
 mod chat;
+mod edit;
 mod keys;
 mod login;
 mod popup;
@@ -17,11 +18,12 @@ use kafka_protocol::ws::{ClientAction, ServerFrame};
 use ratatui::text::Line;
 
 pub use browser::{BrowserFocus, BrowserState};
-pub use chat::{ChatState, FileEntry, Pane, VersionsView, copyable, message_text};
+pub use chat::{ChatState, FileEntry, Pane, SaveRefused, ShownDiagnostics, VersionsView, copyable, message_text};
 pub use login::{LoginField, LoginForm, Resume};
 pub use popup::{AddModelForm, Confirmed, Popup, PromptPurpose};
 pub use selection::LineSelection;
 
+use crate::editor::EditRequest;
 use crate::highlight::{self, HighlightCache};
 use crate::text_input::TextInput;
 
@@ -80,6 +82,14 @@ pub enum Command {
     },
     /// Put the text on the clipboard (OSC 52).
     Copy(String),
+    /// Run the user's editor on a file (with the terminal handed over); the outcome comes
+    /// back as [`AppEvent::Edited`].
+    Edit(EditRequest),
+    /// Write a file's content to a path (the user confirmed any overwrite).
+    WriteFile {
+        path: PathBuf,
+        content: String,
+    },
     /// Highlight a big text off the UI thread; the result comes back as [`AppEvent::Highlighted`].
     Highlight {
         key: u64,
@@ -153,6 +163,13 @@ pub enum AppEvent {
         chat_id: String,
         action: ClientAction,
     },
+    /// The editor exited: the new content when it changed, `None` when not, or what failed.
+    Edited {
+        request: EditRequest,
+        result: Result<Option<String>, String>,
+    },
+    /// A local effect finished ("Wrote 12 lines to …").
+    Notice(String),
 }
 
 /// The answer to a [`RestCall`].
@@ -285,6 +302,11 @@ impl App {
                 self.highlights.insert(key, lines);
                 Vec::new()
             }
+            AppEvent::Edited { request, result } => self.edited(request, result),
+            AppEvent::Notice(notice) => {
+                self.notice = Some(notice);
+                Vec::new()
+            }
         };
         commands.extend(self.highlight_commands());
         commands
@@ -318,6 +340,9 @@ impl App {
         }
         if let Some(notice) = outcome.notice {
             self.notice = Some(notice);
+        }
+        if let Some(request) = outcome.conflict {
+            self.ask_save_anyway(request);
         }
         if outcome.chat_deleted {
             self.leave_chat();

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use kafka_protocol::ws::{ClientAction, DeleteFile, RevertVersion};
+use kafka_protocol::ws::{ClientAction, DeleteFile, RevertVersion, SaveVersion};
 
 use super::{App, Command, RestCall};
 use crate::text_input::TextInput;
@@ -33,19 +33,44 @@ pub enum Popup {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirmed {
-    DeleteChat { chat_id: String },
-    DeleteWorkspace { workspace_id: String },
-    DeleteFile { file_id: String },
-    Revert { version_id: String, filename: String },
+    DeleteChat {
+        chat_id: String,
+    },
+    DeleteWorkspace {
+        workspace_id: String,
+    },
+    DeleteFile {
+        file_id: String,
+    },
+    Revert {
+        version_id: String,
+        filename: String,
+    },
+    /// The user's edit met a newer version: `y` saves it anyway, `n` shows the latest.
+    SaveAnyway(SaveVersion),
+    WriteFile {
+        path: PathBuf,
+        content: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PromptPurpose {
-    NewChat { workspace_id: String },
-    RenameChat { chat_id: String },
+    NewChat {
+        workspace_id: String,
+    },
+    RenameChat {
+        chat_id: String,
+    },
     NewWorkspace,
-    RenameWorkspace { workspace_id: String },
+    RenameWorkspace {
+        workspace_id: String,
+    },
     Upload,
+    /// `w`: where to write this content.
+    WriteFile {
+        content: String,
+    },
 }
 
 /// Name, base URL and API key of a new model; the key is shown masked.
@@ -95,10 +120,7 @@ impl App {
     fn confirm_key(&mut self, key: KeyEvent, question: String, action: Confirmed) -> Vec<Command> {
         match key.code {
             KeyCode::Char('y') | KeyCode::Char('Y') => self.confirmed(action),
-            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
-                self.notice = Some("Cancelled.".into());
-                Vec::new()
-            }
+            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => self.declined(action),
             _ => {
                 self.popup = Some(Popup::Confirm { question, action });
                 Vec::new()
@@ -119,6 +141,22 @@ impl App {
                     filename,
                 }))]
             }
+            Confirmed::SaveAnyway(request) => self.send_save(request),
+            Confirmed::WriteFile { path, content } => vec![Command::WriteFile { path, content }],
+        }
+    }
+
+    fn declined(&mut self, action: Confirmed) -> Vec<Command> {
+        match action {
+            // The latest version is already shown; the edit is not lost.
+            Confirmed::SaveAnyway(request) => {
+                self.notice = Some("Showing the latest version; your edit is on the clipboard.".into());
+                vec![Command::Copy(request.content)]
+            }
+            _ => {
+                self.notice = Some("Cancelled.".into());
+                Vec::new()
+            }
         }
     }
 
@@ -132,7 +170,9 @@ impl App {
         match key.code {
             KeyCode::Esc => return Vec::new(),
             KeyCode::Enter if !input.is_blank() => return self.prompt_submitted(input.text().trim(), purpose),
-            KeyCode::Tab if purpose == PromptPurpose::Upload => input.set(&complete_path(input.text())),
+            KeyCode::Tab if matches!(purpose, PromptPurpose::Upload | PromptPurpose::WriteFile { .. }) => {
+                input.set(&complete_path(input.text()))
+            }
             _ => edit(&mut input, key),
         }
         self.popup = Some(Popup::Prompt { title, input, purpose });
@@ -167,6 +207,7 @@ impl App {
             PromptPurpose::Upload => vec![Command::Upload {
                 path: expand_home(text),
             }],
+            PromptPurpose::WriteFile { content } => self.write_to(expand_home(text), content),
         }
     }
 

@@ -1,8 +1,10 @@
 //! The code pane: the selected file with line numbers, highlighted from the cache. Only the
 //! visible lines are built, so a 10,000-line file scrolls as fast as a short one.
 
+use kafka_protocol::rest::DiagnosticInfo;
 use ratatui::Frame;
 use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
@@ -34,7 +36,60 @@ pub fn render(app: &App, chat: &ChatState, frame: &mut Frame, area: Rect) {
         .into_iter()
         .map(|line| skip_columns(line, chat.code_left))
         .collect();
-    frame.render_widget(Paragraph::new(numbered(shifted, top, total, chat.selection)), inner);
+    let mut rows = numbered(shifted, top, total, chat.selection);
+    if let Some(diagnostics) = chat.shown_diagnostics().filter(|d| !d.is_empty()) {
+        rows = with_carets(rows, text, diagnostics, top, total, chat.code_left);
+        rows.truncate(height);
+    }
+    frame.render_widget(Paragraph::new(rows), inner);
+}
+
+/// Puts each diagnostic under its line: a caret (`^^^`) under the columns it names and its
+/// message, like a compiler does. Rows are the numbered lines from `first` on.
+fn with_carets(
+    rows: Vec<Line<'static>>,
+    text: &str,
+    diagnostics: &[DiagnosticInfo],
+    first: usize,
+    total: usize,
+    left: usize,
+) -> Vec<Line<'static>> {
+    let gutter = " ".repeat(total.max(1).to_string().len());
+    let mut out = Vec::with_capacity(rows.len() + diagnostics.len());
+    for (offset, (row, source)) in rows.into_iter().zip(text.lines().skip(first)).enumerate() {
+        out.push(row);
+        let number = first + offset + 1;
+        for d in diagnostics.iter().filter(|d| d.line == number) {
+            out.push(caret_line(&gutter, source, d, left));
+        }
+    }
+    out
+}
+
+fn caret_line(gutter: &str, source: &str, d: &DiagnosticInfo, left: usize) -> Line<'static> {
+    let column = d.column.max(1);
+    let start: usize = source.chars().take(column - 1).map(|c| c.width().unwrap_or(0)).sum();
+    let span_chars = if d.end_line == d.line && d.end_column > column {
+        d.end_column - column
+    } else {
+        source.chars().count().saturating_sub(column - 1).max(1)
+    };
+    let style = match d.severity.as_str() {
+        "error" => Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+        _ => Style::default().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+    };
+    // Scrolled sideways past the column: the caret sits at the left edge, pointing on.
+    let (pad, carets) = match start.checked_sub(left) {
+        Some(pad) => (" ".repeat(pad), "^".repeat(span_chars.min(80))),
+        None => (String::new(), "←".to_owned()),
+    };
+    Line::from(vec![
+        Span::styled(format!("{gutter} │ "), dim()),
+        Span::styled(
+            format!("{pad}{carets} {}[{}]: {}", d.severity, d.code, d.message),
+            style,
+        ),
+    ])
 }
 
 /// The line without its first `columns` display columns; a wide character cut in half
@@ -76,8 +131,22 @@ fn title(chat: &ChatState, total: usize) -> String {
         Some(selection) => format!("{} of {total}", selection.label("line")),
         None => format!("{total} lines"),
     };
+    let findings = match chat.shown_diagnostics() {
+        Some([]) => " · valid".to_owned(),
+        Some(diagnostics) => {
+            let errors = diagnostics.iter().filter(|d| d.severity == "error").count();
+            let warnings = diagnostics.len() - errors;
+            let plural = |n: usize| if n == 1 { "" } else { "s" };
+            format!(
+                " · {errors} error{}, {warnings} warning{}",
+                plural(errors),
+                plural(warnings)
+            )
+        }
+        None => String::new(),
+    };
     match chat.selected_entry() {
-        Some(FileEntry::Based(file)) => format!(" {} · v{} · {size} ", file.name, file.versions.len()),
+        Some(FileEntry::Based(file)) => format!(" {} · v{} · {size}{findings} ", file.name, file.versions.len()),
         Some(entry) => format!(" {} · {size} ", entry.name()),
         None => " Code ".into(),
     }
