@@ -191,10 +191,8 @@ fn child_main(cpu_secs: u64, memory_bytes: u64) -> std::process::ExitCode {
     if std::io::stdin().read_to_end(&mut bytes).is_err() {
         return ExitCode::from(4);
     }
-    let text = match pdf_extract::extract_text_from_mem(&bytes) {
-        Ok(text) => text,
-        Err(_) => String::new(),
-    };
+    // Not a PDF it can read: no text (a crash or a limit ends the process instead).
+    let text = pdf_extract::extract_text_from_mem(&bytes).unwrap_or_default();
     let mut out = std::io::stdout().lock();
     if out
         .write_all(ANSWER_HEADER)

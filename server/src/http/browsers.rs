@@ -64,7 +64,7 @@ impl Policy {
         let allowed = self.any_origin
             || same_origin
             || is_loopback_origin(&normalized)
-            || self.listed.iter().any(|o| *o == normalized);
+            || self.listed.contains(&normalized);
         if allowed {
             Ok(Some(origin.to_owned()))
         } else {
