@@ -165,6 +165,8 @@ async fn the_same_content_again_saves_nothing() {
     let (chat_id, mut ws, file_id) = chat_with_file(&server, "same@example.com").await;
     let mut watcher = server.connect(&chat_id, true).await;
     watcher.recv_initial().await;
+    // On PostgreSQL the upload's events travel through NOTIFY and may still be on their way.
+    while watcher.try_recv_text(Duration::from_millis(300)).await.is_some() {}
     let entries = server.state.store.conversation(&chat_id).await.unwrap().len();
     let base = latest_id(&server, &file_id).await;
     ws.send_json(&json!({"action": "save_version", "file_id": file_id, "content": VALID, "base_version_id": base}))
