@@ -82,8 +82,6 @@ async fn conversations_keep_every_entry_when_rekeyed_by_rowid() {
 
     // The rebuilt table still belongs to its chat: deleting one removes its entries.
     store.delete_chat("b").await.unwrap();
-    // Read beside the store's own reads: first bring the journaled append into the table.
-    store.settle().await.unwrap();
     let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chat_conversations")
         .fetch_one(&store.pool)
         .await

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use kafka_protocol::rest::{ChatSummary, FileSummary, LoginResponse, ModelInfo, WorkspaceSummary};
 use sqlx::Row;
 
-use super::sqlite_writer::NewToken;
 use super::{Store, StoreResult, found, new_id, now_iso};
 
 /// The name of the workspace every new user starts with.
@@ -20,30 +19,39 @@ impl Store {
         if let Some(id) = self.user_id_by_email(email).await? {
             return Ok(id);
         }
-        let mut tx = self.begin().await?;
         let id = new_id();
-        let now = now_iso();
-        // Two first logins at once: the loser's insert is ignored and it reads the winner's row.
-        let inserted =
-            sqlx::query("INSERT INTO users (id, email, created_at) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING")
-                .bind(&id)
-                .bind(email)
-                .bind(&now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        if inserted == 0 {
-            tx.rollback().await?;
+        let (user, address) = (id.clone(), email.to_owned());
+        let inserted = self
+            .write(move |conn| {
+                Box::pin(async move {
+                    let now = now_iso();
+                    // Two first logins at once: the loser's insert is ignored and it reads the
+                    // winner's row.
+                    let inserted = sqlx::query(
+                        "INSERT INTO users (id, email, created_at) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING",
+                    )
+                    .bind(&user)
+                    .bind(&address)
+                    .bind(&now)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                    if inserted > 0 {
+                        sqlx::query("INSERT INTO workspaces (id, name, owner_id, created_at) VALUES ($1, $2, $3, $4)")
+                            .bind(new_id())
+                            .bind(DEFAULT_WORKSPACE)
+                            .bind(&user)
+                            .bind(&now)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(inserted > 0)
+                })
+            })
+            .await?;
+        if !inserted {
             return found(self.user_id_by_email(email).await?, "User");
         }
-        sqlx::query("INSERT INTO workspaces (id, name, owner_id, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(new_id())
-            .bind(DEFAULT_WORKSPACE)
-            .bind(&id)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
         Ok(id)
     }
 
@@ -74,7 +82,6 @@ impl Store {
     /// Everything a user owns, as `/auth/login` returns it: one query, whatever the size
     /// (each round trip to the database costs more than the rows it carries).
     pub async fn user_overview(&self, user_id: &str) -> StoreResult<UserOverview> {
-        self.settle().await?;
         let rows = sqlx::query(OVERVIEW)
             .bind(user_id)
             .fetch_all(&self.pool)
@@ -93,33 +100,18 @@ impl Store {
         overview_from_rows(user_id, rows)
     }
 
-    /// A login: records its token and reads the user's overview. On SQLite both happen on the
-    /// write thread, whose connection's page cache stays warm across its own commits (a reader
-    /// connection drops its whole cache after every commit of another connection, and sqlx
-    /// hands each row across threads); elsewhere, side by side.
+    /// A login: records its token and reads the user's overview, side by side.
     pub async fn create_token_with_overview(
         &self,
         user_id: &str,
         token_hash: &str,
         expires_at: &str,
     ) -> StoreResult<UserOverview> {
-        let Some(batched) = &self.batched else {
-            let ((), overview) = tokio::try_join!(
-                self.create_token(user_id, token_hash, expires_at),
-                self.user_overview(user_id)
-            )?;
-            return Ok(overview);
-        };
-        let token = NewToken {
-            token_hash: token_hash.to_owned(),
-            user_id: user_id.to_owned(),
-            expires_at: expires_at.to_owned(),
-        };
-        match batched.token_with_overview(token).await? {
-            Some(rows) => overview_from_rows(user_id, rows),
-            // Messages were on their way into the table (chats' `last_updated`): read after them.
-            None => self.user_overview(user_id).await,
-        }
+        let ((), overview) = tokio::try_join!(
+            self.create_token(user_id, token_hash, expires_at),
+            self.user_overview(user_id)
+        )?;
+        Ok(overview)
     }
 }
 
@@ -127,7 +119,7 @@ impl Store {
 /// number columns BIGINT, as Rust reads them. `part` says which table a row comes from: 0 the
 /// user, 1 workspaces, 2 files, 3 chats, 4 models. Each part keeps the order the brief's
 /// clients see: creation order, and chats by most recent update (`desc_key`).
-pub(super) const OVERVIEW: &str =
+const OVERVIEW: &str =
     "SELECT CAST(0 AS BIGINT) AS part, u.id, u.email AS name, NULL AS parent, NULL AS asc_key,
         NULL AS desc_key, CAST(0 AS BIGINT) AS num_versions, '' AS base_url
    FROM users u WHERE u.id = $1
@@ -147,7 +139,7 @@ pub(super) const OVERVIEW: &str =
 
 /// A row of `OVERVIEW`.
 #[derive(Debug)]
-pub(super) struct OverviewRow {
+struct OverviewRow {
     pub part: i64,
     pub id: String,
     pub name: String,
