@@ -2,8 +2,9 @@
 //!
 //! Queries are checked at run time (building needs no database) and written in portable SQL
 //! with `$n` placeholders, run through sqlx's `Any` driver on SQLite or PostgreSQL, chosen by
-//! the URL's scheme. Every operation that changes several rows runs in one transaction, so a
-//! crash leaves either all of it or none of it. Nothing outside this module knows which
+//! the URL's scheme. Every operation that changes rows runs in one transaction (`Store::write`),
+//! so a crash leaves either all of it or none of it: on SQLite on the one writer, with group
+//! commit (`sqlite_writer`), on PostgreSQL on the pool. Nothing outside this module knows which
 //! database is in use: live chat events (`events`) and the one-agent-run-per-chat lock
 //! (`runs`) live here too, in-process on SQLite and shared through PostgreSQL otherwise.
 
