@@ -226,7 +226,10 @@ async fn sigkill_under_twenty_sessions_loses_nothing_acknowledged_and_keeps_each
         let acked: Vec<String> = acked.into_iter().flatten().collect();
         // Every acknowledged entry, in the order acknowledged, and then at most the one in
         // flight (committed, its answer lost with the process).
-        assert!(stored.len() >= acked.len(), "{chat_id}: lost entries: {acked:?} vs {stored:?}");
+        assert!(
+            stored.len() >= acked.len(),
+            "{chat_id}: lost entries: {acked:?} vs {stored:?}"
+        );
         assert_eq!(stored[..acked.len()], acked[..], "{chat_id}: order or content");
         let rest = &stored[acked.len()..];
         assert!(rest.is_empty() || rest == in_flight.as_slice(), "{chat_id}: {rest:?}");
@@ -252,7 +255,10 @@ impl SmallDisk {
 
 impl Drop for SmallDisk {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg("-l").arg(self.0.path()).status();
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.0.path())
+            .status();
     }
 }
 
@@ -320,7 +326,10 @@ async fn a_full_disk_answers_errors_never_a_false_acknowledgement_and_the_server
             .flat_map(|t| [format!("t:{t}"), format!("e:{t}")])
             .collect();
         assert_eq!(stored.len(), expected.len(), "round {round}");
-        assert!(stored == expected, "round {round}: acknowledged entries, in order, and no other");
+        assert!(
+            stored == expected,
+            "round {round}: acknowledged entries, in order, and no other"
+        );
         if round == 0 {
             server.child.start_kill().unwrap();
             server.child.wait().await.unwrap();
@@ -413,7 +422,11 @@ async fn a_chats_order_is_the_order_of_acknowledgement_with_appends_uploads_and_
     assert_once(&stored);
     let position: HashMap<&str, usize> = stored.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
     let expected: usize = all.iter().map(|d| d.labels.len()).sum();
-    assert_eq!(stored.len(), expected, "every acknowledged entry, and no other: {stored:?}");
+    assert_eq!(
+        stored.len(),
+        expected,
+        "every acknowledged entry, and no other: {stored:?}"
+    );
     let at = |d: &Done| -> Vec<usize> {
         d.labels
             .iter()
@@ -426,7 +439,10 @@ async fn a_chats_order_is_the_order_of_acknowledgement_with_appends_uploads_and_
         assert!(places.windows(2).all(|w| w[1] > w[0]), "{places:?}");
         for d in done {
             let p = at(d);
-            assert!(p.windows(2).all(|w| w[1] == w[0] + 1), "an echo's entries are adjacent: {p:?}");
+            assert!(
+                p.windows(2).all(|w| w[1] == w[0] + 1),
+                "an echo's entries are adjacent: {p:?}"
+            );
         }
     }
     // Across clients: an action answered before another was sent comes first.

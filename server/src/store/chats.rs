@@ -25,14 +25,16 @@ impl Store {
         let row = chat.clone();
         self.write(move |conn| {
             Box::pin(async move {
-                sqlx::query("INSERT INTO chats (id, name, last_updated, user_id, workspace_id) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(&row.id)
-                    .bind(&row.name)
-                    .bind(&row.last_updated)
-                    .bind(&row.user_id)
-                    .bind(&row.workspace_id)
-                    .execute(&mut *conn)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO chats (id, name, last_updated, user_id, workspace_id) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&row.id)
+                .bind(&row.name)
+                .bind(&row.last_updated)
+                .bind(&row.user_id)
+                .bind(&row.workspace_id)
+                .execute(&mut *conn)
+                .await?;
                 Ok(())
             })
         })

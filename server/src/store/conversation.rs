@@ -50,7 +50,11 @@ pub(super) async fn lock_chat(conn: &mut AnyConnection, chat_id: &str) -> StoreR
 
 /// Appends `message` to the chat, numbering it after the chat's last entry, and touches the
 /// chat's `last_updated`. Returns the entry with its `seq`.
-pub(super) async fn append(conn: &mut AnyConnection, chat_id: &str, message: &MessageRecord) -> StoreResult<MessageRecord> {
+pub(super) async fn append(
+    conn: &mut AnyConnection,
+    chat_id: &str,
+    message: &MessageRecord,
+) -> StoreResult<MessageRecord> {
     lock_chat(conn, chat_id).await?;
     insert(conn, chat_id, message).await
 }

@@ -77,7 +77,11 @@ pub struct StoredFile {
     pub chat_id: Option<String>,
 }
 
-pub(super) async fn insert_workspace_file(conn: &mut AnyConnection, workspace_id: &str, file: &NewFile) -> StoreResult<()> {
+pub(super) async fn insert_workspace_file(
+    conn: &mut AnyConnection,
+    workspace_id: &str,
+    file: &NewFile,
+) -> StoreResult<()> {
     sqlx::query("INSERT INTO files (id, filename, path, workspace_id, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(&file.id)
         .bind(&file.filename)

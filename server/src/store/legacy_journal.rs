@@ -48,7 +48,10 @@ pub(super) async fn apply(conn: &mut AnyConnection, database: &str) -> StoreResu
         }
     }
     if !entries.is_empty() {
-        tracing::info!(entries = entries.len(), "applying chat messages journaled by the previous release");
+        tracing::info!(
+            entries = entries.len(),
+            "applying chat messages journaled by the previous release"
+        );
         let mut tx = conn.begin().await?;
         for entry in &entries {
             insert(&mut tx, entry).await?;
@@ -72,18 +75,27 @@ async fn insert(conn: &mut AnyConnection, e: &Entry) -> StoreResult<()> {
         .fetch_optional(&mut *conn)
         .await?;
     if chat.is_none() {
-        tracing::info!(chat_id = e.chat_id, seq = e.seq, "an old journal entry of a deleted chat dropped");
+        tracing::info!(
+            chat_id = e.chat_id,
+            seq = e.seq,
+            "an old journal entry of a deleted chat dropped"
+        );
         return Ok(());
     }
-    let there: Option<String> = sqlx::query_scalar("SELECT content FROM chat_conversations WHERE chat_id = $1 AND seq = $2")
-        .bind(&e.chat_id)
-        .bind(e.seq)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let there: Option<String> =
+        sqlx::query_scalar("SELECT content FROM chat_conversations WHERE chat_id = $1 AND seq = $2")
+            .bind(&e.chat_id)
+            .bind(e.seq)
+            .fetch_optional(&mut *conn)
+            .await?;
     let seq_sql = match there {
         Some(content) if content == e.content => return Ok(()),
         Some(_) => {
-            tracing::warn!(chat_id = e.chat_id, seq = e.seq, "an old journal entry's place is taken: appended at the end");
+            tracing::warn!(
+                chat_id = e.chat_id,
+                seq = e.seq,
+                "an old journal entry's place is taken: appended at the end"
+            );
             "COALESCE((SELECT MAX(seq) FROM chat_conversations WHERE chat_id = $1), 0) + 1"
         }
         None => "$6",

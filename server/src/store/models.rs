@@ -65,15 +65,17 @@ impl Store {
         self.write(move |conn| {
             Box::pin(async move {
                 let (id, name, base_url, user_id) = row;
-                sqlx::query("INSERT INTO models (id, name, ak, base_url, user_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-                    .bind(&id)
-                    .bind(&name)
-                    .bind(&sealed)
-                    .bind(&base_url)
-                    .bind(&user_id)
-                    .bind(now_iso())
-                    .execute(&mut *conn)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO models (id, name, ak, base_url, user_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&id)
+                .bind(&name)
+                .bind(&sealed)
+                .bind(&base_url)
+                .bind(&user_id)
+                .bind(now_iso())
+                .execute(&mut *conn)
+                .await?;
                 Ok(())
             })
         })
@@ -144,7 +146,9 @@ impl Store {
         let sealer = self.sealer.clone();
         self.write(move |conn| {
             Box::pin(async move {
-                let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, ak FROM models").fetch_all(&mut *conn).await?;
+                let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, ak FROM models")
+                    .fetch_all(&mut *conn)
+                    .await?;
                 let mut sealed = 0;
                 for (id, stored) in rows.iter().filter(|(_, ak)| !crate::secrets::Sealer::is_sealed(ak)) {
                     sqlx::query("UPDATE models SET ak = $1 WHERE id = $2")

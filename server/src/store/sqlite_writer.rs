@@ -25,7 +25,10 @@ pub(super) trait WriteFn<T>:
     for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static
 {
 }
-impl<T, F> WriteFn<T> for F where F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static {}
+impl<T, F> WriteFn<T> for F where
+    F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static
+{
+}
 
 /// A queued write, type-erased: run it (true: it succeeded), then answer it with the commit's
 /// outcome.
@@ -141,7 +144,10 @@ async fn commit_group(conn: &mut AnyConnection, jobs: &mut [Box<dyn Job>]) -> Re
 /// Transaction control as plain text: no prepared statement, and sqlx's own transaction depth
 /// is never involved (it would be wrong after SQLite rolls back by itself).
 async fn exec(conn: &mut AnyConnection, sql: &str) -> Result<(), String> {
-    conn.execute(sqlx::raw_sql(sql)).await.map(|_| ()).map_err(|e| e.to_string())
+    conn.execute(sqlx::raw_sql(sql))
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -237,7 +243,9 @@ mod tests {
         // The database may not grow: the commit of the next group fails (a stand-in for a
         // full disk), and no job of it may be told it was saved.
         let pages: i64 = store
-            .write(|conn| Box::pin(async move { Ok(sqlx::query_scalar("PRAGMA page_count").fetch_one(&mut *conn).await?) }))
+            .write(|conn| {
+                Box::pin(async move { Ok(sqlx::query_scalar("PRAGMA page_count").fetch_one(&mut *conn).await?) })
+            })
             .await
             .unwrap();
         let limit = format!("PRAGMA max_page_count = {pages}");

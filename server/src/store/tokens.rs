@@ -31,7 +31,8 @@ impl Store {
     /// Sets the password and, in the same transaction, revokes every other token of the user:
     /// a password change logs out the other sessions. Returns the revoked tokens' hashes.
     pub async fn set_password(&self, user_id: &str, password_hash: &str, keep_token: &str) -> StoreResult<Vec<String>> {
-        let (user_id, password_hash, keep_token) = (user_id.to_owned(), password_hash.to_owned(), keep_token.to_owned());
+        let (user_id, password_hash, keep_token) =
+            (user_id.to_owned(), password_hash.to_owned(), keep_token.to_owned());
         self.write(move |conn| {
             Box::pin(async move {
                 let updated = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
@@ -59,13 +60,15 @@ impl Store {
         let row = (token_hash.to_owned(), user_id.to_owned(), expires_at.to_owned());
         self.write(move |conn| {
             Box::pin(async move {
-                sqlx::query("INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-                    .bind(&row.0)
-                    .bind(&row.1)
-                    .bind(now_iso())
-                    .bind(&row.2)
-                    .execute(&mut *conn)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&row.0)
+                .bind(&row.1)
+                .bind(now_iso())
+                .bind(&row.2)
+                .execute(&mut *conn)
+                .await?;
                 Ok(())
             })
         })

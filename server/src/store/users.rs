@@ -119,8 +119,7 @@ impl Store {
 /// number columns BIGINT, as Rust reads them. `part` says which table a row comes from: 0 the
 /// user, 1 workspaces, 2 files, 3 chats, 4 models. Each part keeps the order the brief's
 /// clients see: creation order, and chats by most recent update (`desc_key`).
-const OVERVIEW: &str =
-    "SELECT CAST(0 AS BIGINT) AS part, u.id, u.email AS name, NULL AS parent, NULL AS asc_key,
+const OVERVIEW: &str = "SELECT CAST(0 AS BIGINT) AS part, u.id, u.email AS name, NULL AS parent, NULL AS asc_key,
         NULL AS desc_key, CAST(0 AS BIGINT) AS num_versions, '' AS base_url
    FROM users u WHERE u.id = $1
  UNION ALL
