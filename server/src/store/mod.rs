@@ -209,7 +209,7 @@ impl Store {
             Some(writer) => writer.write(f).await,
             None => {
                 let mut tx = self.pool.begin().await?;
-                let value = f(&mut *tx).await?;
+                let value = f(&mut tx).await?;
                 tx.commit().await?;
                 Ok(value)
             }
