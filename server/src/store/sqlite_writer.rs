@@ -118,20 +118,19 @@ async fn run(mut conn: AnyConnection, mut queue: mpsc::UnboundedReceiver<Box<dyn
 
 /// Runs the jobs in one transaction, each in a savepoint; commits. On any failure outside a
 /// job's own statements (a savepoint that cannot be rolled back — SQLite may have rolled back
-/// the whole transaction, as on a full disk — or the commit), rolls back everything.
+/// the whole transaction, as on a full disk — or the commit), rolls back everything. The
+/// transaction control between two jobs goes to SQLite as one call.
 async fn commit_group(conn: &mut AnyConnection, jobs: &mut [Box<dyn Job>]) -> Result<(), String> {
     let outcome = async {
-        exec(conn, "BEGIN IMMEDIATE").await?;
-        for job in jobs.iter_mut() {
-            exec(conn, "SAVEPOINT job").await?;
-            if job.run(conn).await {
-                exec(conn, "RELEASE job").await?;
-            } else {
-                exec(conn, "ROLLBACK TO job").await?;
-                exec(conn, "RELEASE job").await?;
-            }
+        exec(conn, "BEGIN IMMEDIATE; SAVEPOINT job").await?;
+        let last = jobs.len().saturating_sub(1);
+        for (i, job) in jobs.iter_mut().enumerate() {
+            let ok = job.run(conn).await;
+            let end = if ok { "" } else { "ROLLBACK TO job; " };
+            let next = if i == last { "COMMIT" } else { "SAVEPOINT job" };
+            exec(conn, &format!("{end}RELEASE job; {next}")).await?;
         }
-        exec(conn, "COMMIT").await
+        Ok(())
     }
     .await;
     if outcome.is_err() {
