@@ -65,7 +65,7 @@ async fn conversations_keep_every_entry_when_rekeyed_by_rowid() {
         (1, "file", Some("x.txt"))
     );
 
-    // Numbering goes on after the kept entries, through the write thread and the pool alike.
+    // Numbering goes on after the kept entries.
     let saved = store
         .append_messages("a", &[MessageRecord::text("user", "three")])
         .await
