@@ -86,6 +86,9 @@ impl Store {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some(writer) = &self.writer {
+            return writer.append(chat_id, messages.to_vec()).await;
+        }
         let (chat_id, messages) = (chat_id.to_owned(), messages.to_vec());
         self.write(move |conn| {
             Box::pin(async move {

@@ -11,11 +11,14 @@
 //! The writer lives in a task of its own, so a caller that stops waiting (its socket closed)
 //! cancels nothing: its job commits or fails with the group.
 
+use std::collections::{HashMap, VecDeque};
+
 use futures_util::future::BoxFuture;
 use sqlx::{AnyConnection, Executor};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{StoreError, StoreResult};
+use super::conversation::MessageRecord;
+use super::{StoreError, StoreResult, now_iso};
 
 /// Most jobs committed together: a bound on how long the first of them waits.
 const MAX_GROUP: usize = 512;
@@ -35,6 +38,23 @@ impl<T, F> WriteFn<T> for F where
 trait Job: Send {
     fn run<'a>(&'a mut self, conn: &'a mut AnyConnection) -> BoxFuture<'a, bool>;
     fn answer(self: Box<Self>, commit: Result<(), &str>);
+    /// Conversation entries, which a run of such jobs writes together.
+    fn as_append(&mut self) -> Option<&mut Append> {
+        None
+    }
+    fn is_append(&self) -> bool {
+        false
+    }
+}
+
+/// A job's answer: its own failure, whatever became of the others; else the commit's.
+fn outcome<T>(result: Option<StoreResult<T>>, commit: Result<(), &str>) -> StoreResult<T> {
+    match (result, commit) {
+        (Some(Err(error)), _) => Err(error),
+        (Some(Ok(value)), Ok(())) => Ok(value),
+        (_, Err(error)) => Err(StoreError::Write(error.to_owned())),
+        (None, Ok(())) => Err(StoreError::Write("the write did not run".into())),
+    }
 }
 
 struct Write<T, F> {
@@ -57,16 +77,113 @@ impl<T: Send + 'static, F: WriteFn<T>> Job for Write<T, F> {
     }
 
     fn answer(self: Box<Self>, commit: Result<(), &str>) {
-        let outcome = match (self.result, commit) {
-            // The job's own failure is its answer, whatever became of the others.
-            (Some(Err(error)), _) => Err(error),
-            (Some(Ok(value)), Ok(())) => Ok(value),
-            (_, Err(error)) => Err(StoreError::Write(error.to_owned())),
-            (None, Ok(())) => Err(StoreError::Write("the write did not run".into())),
-        };
         // A caller that stopped waiting is no error: what committed stays committed.
-        let _ = self.done.send(outcome);
+        let _ = self.done.send(outcome(self.result, commit));
     }
+}
+
+/// Messages to append to a chat, in order (the hot path: every echo is one).
+pub(super) struct Append {
+    chat_id: String,
+    messages: Vec<MessageRecord>,
+    result: Option<StoreResult<Vec<MessageRecord>>>,
+    done: oneshot::Sender<StoreResult<Vec<MessageRecord>>>,
+}
+
+impl Job for Append {
+    fn run<'a>(&'a mut self, conn: &'a mut AnyConnection) -> BoxFuture<'a, bool> {
+        Box::pin(append_all(conn, vec![self]))
+    }
+
+    fn answer(self: Box<Self>, commit: Result<(), &str>) {
+        let _ = self.done.send(outcome(self.result, commit));
+    }
+
+    fn as_append(&mut self) -> Option<&mut Append> {
+        Some(self)
+    }
+
+    fn is_append(&self) -> bool {
+        true
+    }
+}
+
+/// Appends a run of queued jobs' messages with one statement, numbered after each chat's last
+/// entry in the order queued (SQLite materializes the `SELECT` before inserting, as it reads
+/// the table), and touches their chats. A job whose chat does not exist gets `NotFound` and
+/// writes nothing. Per job, each message costs no round trip of its own to SQLite's thread.
+const APPEND: &str = "INSERT INTO chat_conversations (chat_id, seq, role, type, content, created_at)
+    SELECT m.chat,
+           COALESCE((SELECT c.seq FROM chat_conversations c WHERE c.chat_id = m.chat ORDER BY c.seq DESC LIMIT 1), 0)
+               + ROW_NUMBER() OVER (PARTITION BY m.chat ORDER BY m.k),
+           m.role, m.kind, m.content, $2
+    FROM (SELECT CAST(key AS INTEGER) AS k, value ->> 0 AS chat, value ->> 1 AS role, value ->> 2 AS kind,
+                 value ->> 3 AS content FROM json_each($1)) m
+    WHERE EXISTS (SELECT 1 FROM chats WHERE id = m.chat)
+    RETURNING chat_id, seq";
+const TOUCH: &str = "UPDATE chats SET last_updated = $2 WHERE id IN (SELECT value ->> 0 FROM json_each($1))";
+
+/// Runs `APPEND` for `run`; false (every job failed) if a statement failed.
+async fn append_all(conn: &mut AnyConnection, run: Vec<&mut Append>) -> bool {
+    let contents: Vec<Vec<String>> = run
+        .iter()
+        .map(|a| a.messages.iter().map(|m| m.content.to_string()).collect())
+        .collect();
+    let mut rows: Vec<[&str; 4]> = Vec::new();
+    for (a, contents) in run.iter().zip(&contents) {
+        for (m, content) in a.messages.iter().zip(contents) {
+            rows.push([&a.chat_id, &m.role, &m.kind, content]);
+        }
+    }
+    let now = now_iso();
+    let written = async {
+        let json = serde_json::to_string(&rows).map_err(|e| StoreError::Write(e.to_string()))?;
+        let numbered: Vec<(String, i64)> = sqlx::query_as(APPEND)
+            .bind(&json)
+            .bind(&now)
+            .fetch_all(&mut *conn)
+            .await?;
+        sqlx::query(TOUCH).bind(&json).bind(&now).execute(&mut *conn).await?;
+        Ok::<_, StoreError>(numbered)
+    }
+    .await;
+    let numbered = match written {
+        Ok(numbered) => numbered,
+        Err(error) => {
+            let error = error.to_string();
+            for a in run {
+                a.result = Some(Err(StoreError::Write(error.clone())));
+            }
+            return false;
+        }
+    };
+    let mut by_chat: HashMap<String, Vec<i64>> = HashMap::new();
+    for (chat, seq) in numbered {
+        by_chat.entry(chat).or_default().push(seq);
+    }
+    let mut by_chat: HashMap<String, VecDeque<i64>> = by_chat
+        .into_iter()
+        .map(|(chat, mut seqs)| {
+            seqs.sort_unstable();
+            (chat, seqs.into())
+        })
+        .collect();
+    for a in run {
+        a.result = Some(match by_chat.get_mut(&a.chat_id) {
+            None => Err(StoreError::NotFound("Chat")),
+            Some(seqs) => a
+                .messages
+                .iter()
+                .map(|m| {
+                    let seq = seqs
+                        .pop_front()
+                        .ok_or_else(|| StoreError::Write("an entry was not numbered".into()))?;
+                    Ok(MessageRecord { seq, ..m.clone() })
+                })
+                .collect(),
+        });
+    }
+    true
 }
 
 /// The sending half; the task ends (and closes the connection) when the last clone is dropped.
@@ -88,6 +205,19 @@ impl SqliteWriter {
         let (done, answer) = oneshot::channel();
         let job = Write {
             f: Some(f),
+            result: None,
+            done,
+        };
+        self.jobs.send(Box::new(job)).map_err(|_| writer_gone())?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+
+    /// Queues messages for the chat; returns them with their `seq` once committed.
+    pub(super) async fn append(&self, chat_id: &str, messages: Vec<MessageRecord>) -> StoreResult<Vec<MessageRecord>> {
+        let (done, answer) = oneshot::channel();
+        let job = Append {
+            chat_id: chat_id.to_owned(),
+            messages,
             result: None,
             done,
         };
@@ -123,11 +253,20 @@ async fn run(mut conn: AnyConnection, mut queue: mpsc::UnboundedReceiver<Box<dyn
 async fn commit_group(conn: &mut AnyConnection, jobs: &mut [Box<dyn Job>]) -> Result<(), String> {
     let outcome = async {
         exec(conn, "BEGIN IMMEDIATE; SAVEPOINT job").await?;
-        let last = jobs.len().saturating_sub(1);
-        for (i, job) in jobs.iter_mut().enumerate() {
-            let ok = job.run(conn).await;
+        let mut i = 0;
+        while i < jobs.len() {
+            // Consecutive appends (queued one after the other) are written together.
+            let appends = jobs[i..].iter().take_while(|j| j.is_append()).count();
+            let ok = if appends > 1 {
+                let run = jobs[i..i + appends].iter_mut().filter_map(|j| j.as_append()).collect();
+                i += appends;
+                append_all(conn, run).await
+            } else {
+                i += 1;
+                jobs[i - 1].run(conn).await
+            };
             let end = if ok { "" } else { "ROLLBACK TO job; " };
-            let next = if i == last { "COMMIT" } else { "SAVEPOINT job" };
+            let next = if i == jobs.len() { "COMMIT" } else { "SAVEPOINT job" };
             exec(conn, &format!("{end}RELEASE job; {next}")).await?;
         }
         Ok(())
