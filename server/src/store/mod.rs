@@ -292,7 +292,8 @@ async fn open_sqlite(url: &str, synchronous: Synchronous) -> StoreResult<(AnyPoo
         })
         .connect(url)
         .await?;
-    Ok((pool, SqliteWriter::start(writer)))
+    let writer = SqliteWriter::start(writer, pool.clone()).await?;
+    Ok((pool, writer))
 }
 
 /// Refuses a database file that another process has open (another server, or a `kafka` with
