@@ -17,6 +17,22 @@ const MIB: u64 = 1024 * 1024;
 /// that it never shows in a process list).
 const SECRET_KEY_ENV: &str = "KAFKA_SECRET_KEY";
 
+/// `--sqlite-synchronous`: how SQLite makes a commit durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SqliteSynchronous {
+    Normal,
+    Full,
+}
+
+impl From<SqliteSynchronous> for crate::store::Synchronous {
+    fn from(setting: SqliteSynchronous) -> Self {
+        match setting {
+            SqliteSynchronous::Normal => Self::Normal,
+            SqliteSynchronous::Full => Self::Full,
+        }
+    }
+}
+
 /// `--auth`: who may call the API without a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthSetting {
@@ -40,6 +56,10 @@ pub struct ServerArgs {
     /// Database URL [default: sqlite://<data-dir>/kafka.db].
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
+    /// SQLite: `normal` (a commit survives a crash of the process) or `full` (it survives a
+    /// power cut too: one fsync per group commit).
+    #[arg(long, env = "KAFKA_SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteSynchronous::Normal)]
+    pub sqlite_synchronous: SqliteSynchronous,
     /// Web origins whose pages may use this server, comma-separated (`https://app.example`),
     /// besides loopback origins and the server's own; `*` allows any (without credentials).
     #[arg(long, env = "KAFKA_CORS_ORIGINS", value_delimiter = ',')]
@@ -109,6 +129,7 @@ pub struct ServerArgs {
 pub struct Settings {
     pub data_dir: PathBuf,
     pub database_url: String,
+    pub sqlite_synchronous: crate::store::Synchronous,
     pub cors_origins: Vec<String>,
     pub max_upload_bytes: u64,
     pub max_body_bytes: u64,
@@ -143,6 +164,7 @@ impl Settings {
         Self {
             database_url: sqlite_url(&data_dir),
             data_dir,
+            sqlite_synchronous: crate::store::Synchronous::default(),
             cors_origins: Vec::new(),
             max_upload_bytes: 25 * MIB,
             max_body_bytes: 100 * MIB,
@@ -174,6 +196,7 @@ impl ServerArgs {
         Ok(Settings {
             database_url: self.database_url.clone().unwrap_or_else(|| sqlite_url(&data_dir)),
             data_dir,
+            sqlite_synchronous: self.sqlite_synchronous.into(),
             cors_origins: self.cors_origins.clone(),
             max_upload_bytes: self.max_upload_mb * MIB,
             max_body_bytes: self.max_body_mb.max(self.max_upload_mb) * MIB,

@@ -40,7 +40,7 @@ use crate::store::Store;
 /// Opens the storage the settings name, creating the data directory if needed.
 pub async fn open_state(settings: Settings) -> anyhow::Result<SharedState> {
     tokio::fs::create_dir_all(&settings.data_dir).await?;
-    let store = Store::connect(&settings.database_url)
+    let store = Store::connect_with(&settings.database_url, settings.sqlite_synchronous)
         .await?
         .with_sealer(settings.sealer.clone());
     let purged = store.purge_expired_tokens().await?;

@@ -91,8 +91,7 @@ async fn sigkill_mid_session_loses_nothing_acknowledged() {
     ws.send_json(&json!({"action": "upload_file", "filename": "kept.based", "file_data": data}))
         .await;
     assert_eq!(ws.recv_json().await["action"], "file_uploaded");
-    // Echoes answered from the append journal (SQLite) before they are copied into the table:
-    // the kill comes right after the last answer, most likely before the copy.
+    // The kill comes right after the last answer: each was committed before it was sent.
     for i in 20..40 {
         ws.send_text(&format!("message {i}")).await;
         assert_eq!(ws.recv_text().await, format!("Echo: message {i}"));

@@ -1,9 +1,9 @@
 //! Conversation entries, ordered by `seq` within their chat.
 
 use serde_json::Value;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
-use super::{Store, StoreResult, Tx, found, now_iso};
+use super::{Store, StoreResult, found, now_iso};
 
 /// A saved conversation entry. `content` is a JSON string for text, an object for files.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,25 +33,34 @@ impl MessageRecord {
     }
 }
 
-/// Touches the chat's `last_updated` inside `tx`, which also locks its row until the commit:
-/// every write that numbers something in a chat (conversation entries, versions of its files)
-/// starts here, so on PostgreSQL concurrent writers to one chat take turns instead of reading
-/// the same `MAX(seq)`. (SQLite's `BEGIN IMMEDIATE` already serializes all writers.) Locking
-/// the chat before any file row keeps one lock order everywhere: no deadlocks.
-pub(super) async fn lock_chat(tx: &mut Tx, chat_id: &str) -> StoreResult<()> {
+/// Touches the chat's `last_updated`, which also locks its row until the commit: every write
+/// that numbers something in a chat (conversation entries, versions of its files) starts
+/// here, so on PostgreSQL concurrent writers to one chat take turns instead of reading the
+/// same `MAX(seq)`. (On SQLite the one writer runs one write at a time.) Locking the chat
+/// before any file row keeps one lock order everywhere: no deadlocks.
+pub(super) async fn lock_chat(conn: &mut AnyConnection, chat_id: &str) -> StoreResult<()> {
     let touched = sqlx::query("UPDATE chats SET last_updated = $1 WHERE id = $2")
         .bind(now_iso())
         .bind(chat_id)
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await?
         .rows_affected();
     found((touched > 0).then_some(()), "Chat")
 }
 
-/// Appends `message` to the chat inside `tx`, numbering it after the chat's last entry, and
-/// touches the chat's `last_updated`. Returns the entry with its `seq`.
-pub(super) async fn append(tx: &mut Tx, chat_id: &str, message: &MessageRecord) -> StoreResult<MessageRecord> {
-    lock_chat(tx, chat_id).await?;
+/// Appends `message` to the chat, numbering it after the chat's last entry, and touches the
+/// chat's `last_updated`. Returns the entry with its `seq`.
+pub(super) async fn append(
+    conn: &mut AnyConnection,
+    chat_id: &str,
+    message: &MessageRecord,
+) -> StoreResult<MessageRecord> {
+    lock_chat(conn, chat_id).await?;
+    insert(conn, chat_id, message).await
+}
+
+/// [`append`] without the touch: for a chat already locked in this transaction.
+async fn insert(conn: &mut AnyConnection, chat_id: &str, message: &MessageRecord) -> StoreResult<MessageRecord> {
     // Numbered inside the insert, under the chat's row lock: no two writers share a number.
     // The newest entry is found by one index seek (`MAX(seq)` would step through the chat).
     let seq: i64 = sqlx::query_scalar(
@@ -65,35 +74,37 @@ pub(super) async fn append(tx: &mut Tx, chat_id: &str, message: &MessageRecord) 
     .bind(&message.kind)
     .bind(message.content.to_string())
     .bind(now_iso())
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *conn)
     .await?;
     Ok(MessageRecord { seq, ..message.clone() })
 }
 
 impl Store {
-    /// Saves the messages together, in order; returns them with their `seq` once durable. On
-    /// SQLite they are journaled with the appends of concurrent sessions in one write and
-    /// copied into the table before anyone reads it (see `sqlite_writer`); on PostgreSQL
-    /// they are committed in one transaction.
+    /// Saves the messages together, in order; returns them with their `seq` once committed
+    /// (on SQLite with the writes of concurrent sessions, see `sqlite_writer`).
     pub async fn append_messages(&self, chat_id: &str, messages: &[MessageRecord]) -> StoreResult<Vec<MessageRecord>> {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
-        if let Some(batched) = &self.batched {
-            return batched.append(chat_id, messages.to_vec()).await;
+        if let Some(writer) = &self.writer {
+            return writer.append(chat_id, messages.to_vec()).await;
         }
-        let mut tx = self.begin().await?;
-        let mut saved = Vec::with_capacity(messages.len());
-        for message in messages {
-            saved.push(append(&mut tx, chat_id, message).await?);
-        }
-        tx.commit().await?;
-        Ok(saved)
+        let (chat_id, messages) = (chat_id.to_owned(), messages.to_vec());
+        self.write(move |conn| {
+            Box::pin(async move {
+                lock_chat(conn, &chat_id).await?;
+                let mut saved = Vec::with_capacity(messages.len());
+                for message in &messages {
+                    saved.push(insert(conn, &chat_id, message).await?);
+                }
+                Ok(saved)
+            })
+        })
+        .await
     }
 
     /// The chat's whole conversation, in order.
     pub async fn conversation(&self, chat_id: &str) -> StoreResult<Vec<MessageRecord>> {
-        self.settle().await?;
         let rows =
             sqlx::query("SELECT seq, role, type, content FROM chat_conversations WHERE chat_id = $1 ORDER BY seq")
                 .bind(chat_id)

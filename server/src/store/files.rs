@@ -3,12 +3,12 @@
 //! A file uploaded to a chat is stored once and recorded twice, as a chat file and as a
 //! workspace file with the same ID, so deleting it by that ID removes both.
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use super::conversation::{self, MessageRecord};
 use super::versions::{self, VersionRecord};
-use super::{ChatRecord, Store, StoreResult, Tx, found, now_iso};
+use super::{ChatRecord, Store, StoreResult, found, now_iso};
 
 /// A workspace file to record; its bytes are already stored at `path`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,19 +77,23 @@ pub struct StoredFile {
     pub chat_id: Option<String>,
 }
 
-pub(super) async fn insert_workspace_file(tx: &mut Tx, workspace_id: &str, file: &NewFile) -> StoreResult<()> {
+pub(super) async fn insert_workspace_file(
+    conn: &mut AnyConnection,
+    workspace_id: &str,
+    file: &NewFile,
+) -> StoreResult<()> {
     sqlx::query("INSERT INTO files (id, filename, path, workspace_id, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(&file.id)
         .bind(&file.filename)
         .bind(&file.path)
         .bind(workspace_id)
         .bind(now_iso())
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await?;
     Ok(())
 }
 
-pub(super) async fn insert_chat_file(tx: &mut Tx, chat_id: &str, file: &NewChatFile) -> StoreResult<()> {
+pub(super) async fn insert_chat_file(conn: &mut AnyConnection, chat_id: &str, file: &NewChatFile) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO chat_files (id, filename, path, chat_id, kind, extracted_text, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -101,7 +105,7 @@ pub(super) async fn insert_chat_file(tx: &mut Tx, chat_id: &str, file: &NewChatF
     .bind(file.kind.as_str())
     .bind(&file.extracted_text)
     .bind(now_iso())
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -127,12 +131,16 @@ pub struct ChatUpload {
 
 impl Store {
     pub async fn add_workspace_files(&self, workspace_id: &str, files: &[NewFile]) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        for file in files {
-            insert_workspace_file(&mut tx, workspace_id, file).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let (workspace_id, files) = (workspace_id.to_owned(), files.to_vec());
+        self.write(move |conn| {
+            Box::pin(async move {
+                for file in &files {
+                    insert_workspace_file(conn, &workspace_id, file).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Records uploads to a chat (and its workspace) with, optionally, the conversation entry
@@ -142,25 +150,28 @@ impl Store {
         chat: &ChatRecord,
         uploads: &[(NewChatFile, Option<MessageRecord>)],
     ) -> StoreResult<Vec<ChatUpload>> {
-        let _hold = self.hold_chat(&chat.id).await?;
-        let mut tx = self.begin().await?;
-        conversation::lock_chat(&mut tx, &chat.id).await?;
-        let mut results = Vec::with_capacity(uploads.len());
-        for (file, message) in uploads {
-            insert_workspace_file(&mut tx, &chat.workspace_id, &file.file).await?;
-            insert_chat_file(&mut tx, &chat.id, file).await?;
-            let version = match (file.kind, &file.extracted_text) {
-                (FileKind::Based, Some(text)) => Some(versions::insert(&mut tx, &file.file.id, text).await?),
-                _ => None,
-            };
-            let message = match message {
-                Some(m) => Some(conversation::append(&mut tx, &chat.id, m).await?),
-                None => None,
-            };
-            results.push(ChatUpload { version, message });
-        }
-        tx.commit().await?;
-        Ok(results)
+        let (chat, uploads) = (chat.clone(), uploads.to_vec());
+        self.write(move |conn| {
+            Box::pin(async move {
+                conversation::lock_chat(conn, &chat.id).await?;
+                let mut results = Vec::with_capacity(uploads.len());
+                for (file, message) in &uploads {
+                    insert_workspace_file(conn, &chat.workspace_id, &file.file).await?;
+                    insert_chat_file(conn, &chat.id, file).await?;
+                    let version = match (file.kind, &file.extracted_text) {
+                        (FileKind::Based, Some(text)) => Some(versions::insert(conn, &file.file.id, text).await?),
+                        _ => None,
+                    };
+                    let message = match message {
+                        Some(m) => Some(conversation::append(conn, &chat.id, m).await?),
+                        None => None,
+                    };
+                    results.push(ChatUpload { version, message });
+                }
+                Ok(results)
+            })
+        })
+        .await
     }
 
     /// A file by ID, from the workspace files or the chat files.
@@ -191,9 +202,9 @@ impl Store {
     /// Deletes the file from the workspace and from its chat.
     pub async fn delete_file(&self, file_id: &str) -> StoreResult<StoredFile> {
         let file = self.stored_file(file_id).await?;
-        let mut tx = self.begin().await?;
-        delete_rows(&mut tx, file_id).await?;
-        tx.commit().await?;
+        let file_id = file_id.to_owned();
+        self.write(move |conn| Box::pin(async move { delete_rows(conn, &file_id).await }))
+            .await?;
         Ok(file)
     }
 
@@ -203,41 +214,47 @@ impl Store {
         &self,
         chat_id: &str,
         file_id: &str,
-        make_message: impl FnOnce(&ChatFileRecord) -> MessageRecord,
+        make_message: impl FnOnce(&ChatFileRecord) -> MessageRecord + Send + 'static,
     ) -> StoreResult<(ChatFileRecord, MessageRecord)> {
-        let _hold = self.hold_chat(chat_id).await?;
-        let mut tx = self.begin().await?;
-        conversation::lock_chat(&mut tx, chat_id).await?;
-        let row = sqlx::query(
-            "SELECT id, filename, path, kind, extracted_text FROM chat_files WHERE id = $1 AND chat_id = $2",
-        )
-        .bind(file_id)
-        .bind(chat_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let file = chat_file_from_row(found(row, "File")?);
-        delete_rows(&mut tx, file_id).await?;
-        let message = conversation::append(&mut tx, chat_id, &make_message(&file)).await?;
-        tx.commit().await?;
-        Ok((file, message))
+        let (chat_id, file_id) = (chat_id.to_owned(), file_id.to_owned());
+        self.write(move |conn| {
+            Box::pin(async move {
+                conversation::lock_chat(conn, &chat_id).await?;
+                let row = sqlx::query(
+                    "SELECT id, filename, path, kind, extracted_text FROM chat_files WHERE id = $1 AND chat_id = $2",
+                )
+                .bind(&file_id)
+                .bind(&chat_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let file = chat_file_from_row(found(row, "File")?);
+                delete_rows(conn, &file_id).await?;
+                let message = conversation::append(conn, &chat_id, &make_message(&file)).await?;
+                Ok((file, message))
+            })
+        })
+        .await
     }
 
     /// Renames the file in both tables; `new_path` is where its bytes now are.
     pub async fn rename_file(&self, file_id: &str, new_filename: &str, new_path: &str) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        let mut updated = 0;
-        for table in ["files", "chat_files"] {
-            updated += sqlx::query(&format!("UPDATE {table} SET filename = $1, path = $2 WHERE id = $3"))
-                .bind(new_filename)
-                .bind(new_path)
-                .bind(file_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        }
-        found((updated > 0).then_some(()), "File")?;
-        tx.commit().await?;
-        Ok(())
+        let (id, filename, path) = (file_id.to_owned(), new_filename.to_owned(), new_path.to_owned());
+        self.write(move |conn| {
+            Box::pin(async move {
+                let mut updated = 0;
+                for table in ["files", "chat_files"] {
+                    updated += sqlx::query(&format!("UPDATE {table} SET filename = $1, path = $2 WHERE id = $3"))
+                        .bind(&filename)
+                        .bind(&path)
+                        .bind(&id)
+                        .execute(&mut *conn)
+                        .await?
+                        .rows_affected();
+                }
+                found((updated > 0).then_some(()), "File")
+            })
+        })
+        .await
     }
 
     /// The chat's files, oldest first.
@@ -261,11 +278,11 @@ impl Store {
     }
 }
 
-async fn delete_rows(tx: &mut Tx, file_id: &str) -> StoreResult<()> {
+async fn delete_rows(conn: &mut AnyConnection, file_id: &str) -> StoreResult<()> {
     for table in ["chat_files", "files"] {
         sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
             .bind(file_id)
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await?;
     }
     Ok(())

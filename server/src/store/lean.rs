@@ -108,7 +108,6 @@ impl Store {
 
     /// The entries after `after_seq` (all: 0), in order, as stored.
     pub async fn conversation_after(&self, chat_id: &str, after_seq: i64) -> StoreResult<Vec<StoredMessage>> {
-        self.settle().await?;
         let rows = sqlx::query(
             "SELECT seq, role, type, content FROM chat_conversations WHERE chat_id = $1 AND seq > $2 ORDER BY seq",
         )
@@ -126,7 +125,6 @@ impl Store {
         before_seq: Option<i64>,
         limit: u32,
     ) -> StoreResult<Vec<StoredMessage>> {
-        self.settle().await?;
         let rows = sqlx::query(
             "SELECT seq, role, type, content FROM chat_conversations WHERE chat_id = $1 AND seq < $2
              ORDER BY seq DESC LIMIT $3",
@@ -223,7 +221,15 @@ mod tests {
             "INSERT INTO chat_file_versions (id, chat_file_id, seq, timestamp, content) VALUES
                  ('v3', 'f1', 3, 't3', 'x'), ('v1', 'f1', 1, 't1', 'x'), ('w1', 'f2', 1, 's1', 'y')",
         ] {
-            sqlx::query(sql).execute(&store.pool).await.unwrap();
+            store
+                .write(move |conn| {
+                    Box::pin(async move {
+                        sqlx::query(sql).execute(&mut *conn).await?;
+                        Ok(())
+                    })
+                })
+                .await
+                .unwrap();
         }
         store
     }

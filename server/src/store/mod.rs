@@ -2,18 +2,18 @@
 //!
 //! Queries are checked at run time (building needs no database) and written in portable SQL
 //! with `$n` placeholders, run through sqlx's `Any` driver on SQLite or PostgreSQL, chosen by
-//! the URL's scheme. Every operation that changes several rows runs in one transaction, so a
-//! crash leaves either all of it or none of it. Nothing outside this module knows which
+//! the URL's scheme. Every operation that changes rows runs in one transaction (`Store::write`),
+//! so a crash leaves either all of it or none of it: on SQLite on the one writer, with group
+//! commit (`sqlite_writer`), on PostgreSQL on the pool. Nothing outside this module knows which
 //! database is in use: live chat events (`events`) and the one-agent-run-per-chat lock
 //! (`runs`) live here too, in-process on SQLite and shared through PostgreSQL otherwise.
 
-mod append_journal;
 mod chats;
 mod conversation;
 mod events;
 mod files;
-mod journal_copier;
 mod lean;
+mod legacy_journal;
 mod models;
 mod owners;
 mod runs;
@@ -32,7 +32,9 @@ use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
-use sqlx::{Any, AnyPool, ConnectOptions, Connection, Executor, Transaction};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
+
+use sqlite_writer::{SqliteWriter, WriteFn};
 
 use crate::secrets::Sealer;
 
@@ -59,7 +61,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
     Secret(crate::secrets::SecretError),
-    /// A failure of the SQLite write thread (its driver's error, as text).
+    /// A failure of the SQLite writer (its driver's error, as text), or a second server on
+    /// the same SQLite file.
     #[error("database error: {0}")]
     Write(String),
     #[error("unsupported database URL (use sqlite://… or postgres://…): {0}")]
@@ -68,7 +71,16 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-type Tx = Transaction<'static, Any>;
+/// How SQLite makes a commit durable (`PRAGMA synchronous` of the write connection; WAL).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Synchronous {
+    /// A commit is in the WAL, in the operating system's cache, before it is answered: it
+    /// survives a crash of the process; a power cut may lose the last commits (never corrupts).
+    #[default]
+    Normal,
+    /// The WAL is fsynced at each commit (one fsync per group): it survives a power cut too.
+    Full,
+}
 
 /// Which database is behind the pool. Only `store/` looks at it, for the few places where the
 /// dialects differ (transaction start, row locks, live events, run locks).
@@ -92,7 +104,7 @@ impl Backend {
     }
 
     /// The row-lock clause for `SELECT`s that guard a read-then-write. SQLite has none and
-    /// needs none: `BEGIN IMMEDIATE` already makes writers take turns.
+    /// needs none: its one writer runs one write at a time.
     fn for_update(self) -> &'static str {
         match self {
             Backend::Sqlite => "",
@@ -104,14 +116,10 @@ impl Backend {
 /// The database. Cheap to clone: it wraps a connection pool.
 #[derive(Clone)]
 pub struct Store {
+    /// Reads; on PostgreSQL writes too. On SQLite its connections are read-only (`query_only`).
     pool: AnyPool,
-    /// Write transactions. On SQLite one connection: writers queue here, in order, instead of
-    /// racing for the file's lock and sleeping in its busy handler (milliseconds each time).
-    /// On PostgreSQL the pool itself.
-    writer: AnyPool,
-    /// Conversation appends (journaled, then copied into the table) and login tokens from all
-    /// sessions, on a thread of their own (SQLite; `None` on PostgreSQL).
-    batched: Option<sqlite_writer::SqliteWriter>,
+    /// SQLite: the one write connection, taking every write in turn (`None` on PostgreSQL).
+    writer: Option<SqliteWriter>,
     /// User IDs by email, for logins.
     known_users: Arc<KnownUsers>,
     backend: Backend,
@@ -158,26 +166,27 @@ impl Store {
     /// Opens the database at `url` (`sqlite://…`, created if missing, or `postgres://…`) and
     /// applies its migrations.
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::connect_with(url, Synchronous::default()).await
+    }
+
+    /// [`Store::connect`], with SQLite's commits made durable as `synchronous` says.
+    pub async fn connect_with(url: &str, synchronous: Synchronous) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url)?;
-        let (pool, writer, batched) = match backend {
+        let (pool, writer) = match backend {
             Backend::Sqlite => {
-                let pool = open_sqlite(url, 8, false).await?;
-                sqlx::migrate!("../migrations").run(&pool).await?;
-                let writer = open_sqlite(url, 1, true).await?;
-                let batched = sqlite_writer::SqliteWriter::start(&sqlite_file(url)?, pool.clone())?;
-                (pool, writer, Some(batched))
+                let (pool, writer) = open_sqlite(url, synchronous).await?;
+                (pool, Some(writer))
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new().max_connections(16).connect(url).await?;
                 sqlx::migrate!("../migrations/postgres").run(&pool).await?;
-                (pool.clone(), pool, None)
+                (pool, None)
             }
         };
         Ok(Self {
             pool,
             writer,
-            batched,
             known_users: Arc::default(),
             backend,
             url: url.to_owned(),
@@ -191,51 +200,33 @@ impl Store {
         self
     }
 
-    /// Waits until every chat message answered so far is in the conversation table (SQLite
-    /// acknowledges appends from its journal first; see `sqlite_writer`). Every read of the
-    /// conversation or of a chat's `last_updated` starts here.
-    async fn settle(&self) -> StoreResult<()> {
-        match &self.batched {
-            Some(batched) => batched.settle().await,
-            None => Ok(()),
+    /// Runs `f` as one write transaction and returns its result once committed. On SQLite it
+    /// is queued for the writer and committed with whatever queued beside it (see
+    /// `sqlite_writer`); on PostgreSQL it is a transaction of its own on the pool, whose
+    /// writers take turns through row locks (`conversation::lock_chat`, `FOR UPDATE`).
+    async fn write<T: Send + 'static>(&self, f: impl WriteFn<T>) -> StoreResult<T> {
+        match &self.writer {
+            Some(writer) => writer.write(f).await,
+            None => {
+                let mut tx = self.pool.begin().await?;
+                let value = f(&mut tx).await?;
+                tx.commit().await?;
+                Ok(value)
+            }
         }
-    }
-
-    /// Taken before a transaction that numbers a conversation entry of the chat, held until
-    /// it ends: brings the chat's journaled appends into the table and holds new ones back,
-    /// so the transaction's `MAX(seq) + 1` follows all of them. `None` on PostgreSQL, where
-    /// appends go straight to the table under the chat's row lock.
-    async fn hold_chat(&self, chat_id: &str) -> StoreResult<Option<sqlite_writer::ChatHold>> {
-        match &self.batched {
-            Some(batched) => Ok(Some(batched.hold(chat_id).await?)),
-            None => Ok(None),
-        }
-    }
-
-    async fn begin(&self) -> StoreResult<Tx> {
-        Ok(match self.backend {
-            // IMMEDIATE takes the write lock at BEGIN: a deferred transaction that reads, then
-            // writes, fails with "database is locked" when another writer got there first
-            // (busy_timeout cannot help an upgrade), whereas IMMEDIATE waits its turn.
-            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
-            // PostgreSQL writers lock the rows they number after (`lock_chat`, `FOR UPDATE`).
-            Backend::Postgres => self.pool.begin().await?,
-        })
     }
 
     /// Foreign-key violations in the database (0 in a healthy one). SQLite checks on demand
     /// (`PRAGMA foreign_key_check`); PostgreSQL enforces every validated constraint on each
     /// write, so a violation can only hide behind a constraint that is not validated.
     pub async fn foreign_key_violations(&self) -> StoreResult<usize> {
-        self.settle().await?;
         count_foreign_key_violations(self.backend, &self.pool).await
     }
 }
 
 /// Foreign-key violations (see `Store::foreign_key_violations`) in the database at `url`, read
-/// beside the server that uses it: a second `Store` on a server's SQLite file is refused (see
-/// `append_journal`). What that server has journaled but not yet copied into the table cannot
-/// violate a key: the copy skips entries whose chat is gone.
+/// beside the server that uses it (a reader only: a second `Store` on a server's SQLite file is
+/// refused, see `claim_sqlite`).
 pub async fn foreign_key_violations_at(url: &str) -> StoreResult<usize> {
     sqlx::any::install_default_drivers();
     let backend = Backend::of_url(url)?;
@@ -258,11 +249,11 @@ async fn count_foreign_key_violations(backend: Backend, pool: &AnyPool) -> Store
     }
 }
 
-/// SQLite through the `Any` pool: the file is created and switched to WAL once (both stick
-/// to the file); the per-connection settings are applied as each connection opens.
-/// `writer`: the one write connection, whose automatic WAL checkpoints are off (they run
-/// beside it, see `sqlite_writer`).
-async fn open_sqlite(url: &str, max_connections: u32, writer: bool) -> StoreResult<AnyPool> {
+/// SQLite: creates the file (WAL) if needed, opens the one write connection, makes sure no
+/// other server uses the file, migrates, applies an old release's journal, then opens the
+/// read-only pool and starts the writer.
+async fn open_sqlite(url: &str, synchronous: Synchronous) -> StoreResult<(AnyPool, SqliteWriter)> {
+    let file = sqlite_file(url)?;
     let mut first = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
@@ -270,27 +261,65 @@ async fn open_sqlite(url: &str, max_connections: u32, writer: bool) -> StoreResu
         .await?;
     first.ping().await?;
     first.close().await?;
+    let mut writer = AnyConnection::connect(url).await?;
+    claim_sqlite(&mut writer, &file).await?;
+    let synchronous = match synchronous {
+        Synchronous::Normal => "NORMAL",
+        Synchronous::Full => "FULL",
+    };
+    writer
+        .execute(sqlx::raw_sql(&format!(
+            "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;
+             PRAGMA cache_size = -16384;"
+        )))
+        .await?;
+    sqlx::migrate!("../migrations").run(&mut writer).await?;
+    legacy_journal::apply(&mut writer, &file).await?;
     let pool = AnyPoolOptions::new()
-        .max_connections(max_connections)
-        .after_connect(move |conn, _| {
+        .max_connections(8)
+        // One stays open: its lock on the file is part of what keeps a second server out.
+        .min_connections(1)
+        .after_connect(|conn, _| {
             Box::pin(async move {
-                // WAL + NORMAL is durable against process crashes (what we promise); only a
-                // power loss can drop the last commits.
-                conn.execute("PRAGMA synchronous = NORMAL").await?;
-                conn.execute("PRAGMA foreign_keys = ON").await?;
+                // Nothing writes beside the writer.
+                conn.execute("PRAGMA query_only = ON").await?;
                 conn.execute("PRAGMA busy_timeout = 10000").await?;
                 // 16 MiB of page cache (the default is 2 MiB): long conversations and version
                 // histories are read on every connect.
                 conn.execute("PRAGMA cache_size = -16384").await?;
-                if writer {
-                    conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
-                }
                 Ok(())
             })
         })
         .connect(url)
         .await?;
-    Ok(pool)
+    let writer = SqliteWriter::start(writer, pool.clone()).await?;
+    Ok((pool, writer))
+}
+
+/// Refuses a database file that another process has open (another server, or a `kafka` with
+/// an embedded server), through SQLite's own locks: in WAL mode every open connection holds a
+/// shared lock on the file, so an exclusive one is granted only to a connection that is alone.
+/// `conn` takes it (waiting a little: a server restarting may still be closing) and goes back
+/// to shared, which it keeps while open, like the pool's connections after it: a later
+/// server's check fails the same way.
+async fn claim_sqlite(conn: &mut AnyConnection, file: &str) -> StoreResult<()> {
+    let probe = conn
+        .execute(sqlx::raw_sql(
+            "PRAGMA busy_timeout = 3000; SELECT COUNT(*) FROM sqlite_master; PRAGMA locking_mode = EXCLUSIVE;
+             BEGIN EXCLUSIVE; COMMIT;",
+        ))
+        .await;
+    // Back to shared: the next read drops the exclusive lock.
+    conn.execute(sqlx::raw_sql(
+        "PRAGMA locking_mode = NORMAL; SELECT COUNT(*) FROM sqlite_master;",
+    ))
+    .await?;
+    probe.map(|_| ()).map_err(|error| {
+        StoreError::Write(format!(
+            "another Kafka server (or another program) has the database {file} open ({error}); \
+             stop it, or give this server another data directory"
+        ))
+    })
 }
 
 /// A new random ID, as the brief's UUIDv4 strings.
@@ -298,8 +327,8 @@ pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// The file behind a `sqlite:` URL, for the write thread's own connection. An in-memory
-/// database would be a different one on every connection: refused.
+/// The file behind a `sqlite:` URL. An in-memory database would be a different one on every
+/// connection: refused.
 fn sqlite_file(url: &str) -> StoreResult<String> {
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     let file = SqliteConnectOptions::from_str(url)?

@@ -60,15 +60,26 @@ impl Store {
         base_url: &str,
     ) -> StoreResult<ModelRecord> {
         let id = new_id();
-        sqlx::query("INSERT INTO models (id, name, ak, base_url, user_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(&id)
-            .bind(name)
-            .bind(self.sealer.seal(api_key, &id))
-            .bind(base_url)
-            .bind(user_id)
-            .bind(now_iso())
-            .execute(&self.pool)
-            .await?;
+        let sealed = self.sealer.seal(api_key, &id);
+        let row = (id.clone(), name.to_owned(), base_url.to_owned(), user_id.to_owned());
+        self.write(move |conn| {
+            Box::pin(async move {
+                let (id, name, base_url, user_id) = row;
+                sqlx::query(
+                    "INSERT INTO models (id, name, ak, base_url, user_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&id)
+                .bind(&name)
+                .bind(&sealed)
+                .bind(&base_url)
+                .bind(&user_id)
+                .bind(now_iso())
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await?;
         Ok(ModelRecord {
             id,
             name: name.to_owned(),
@@ -79,12 +90,18 @@ impl Store {
     }
 
     pub async fn delete_model(&self, model_id: &str) -> StoreResult<()> {
-        let deleted = sqlx::query("DELETE FROM models WHERE id = $1")
-            .bind(model_id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        found((deleted > 0).then_some(()), "Model")
+        let model_id = model_id.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let deleted = sqlx::query("DELETE FROM models WHERE id = $1")
+                    .bind(&model_id)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                found((deleted > 0).then_some(()), "Model")
+            })
+        })
+        .await
     }
 
     /// The user's models, oldest first, without their keys.
@@ -126,19 +143,25 @@ impl Store {
         if !self.sealer.is_active() {
             return Ok(0);
         }
-        let mut tx = self.begin().await?;
-        let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, ak FROM models").fetch_all(&mut *tx).await?;
-        let mut sealed = 0;
-        for (id, stored) in rows.iter().filter(|(_, ak)| !crate::secrets::Sealer::is_sealed(ak)) {
-            sqlx::query("UPDATE models SET ak = $1 WHERE id = $2")
-                .bind(self.sealer.seal(stored, id))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            sealed += 1;
-        }
-        tx.commit().await?;
-        Ok(sealed)
+        let sealer = self.sealer.clone();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, ak FROM models")
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let mut sealed = 0;
+                for (id, stored) in rows.iter().filter(|(_, ak)| !crate::secrets::Sealer::is_sealed(ak)) {
+                    sqlx::query("UPDATE models SET ak = $1 WHERE id = $2")
+                        .bind(sealer.seal(stored, id))
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await?;
+                    sealed += 1;
+                }
+                Ok(sealed)
+            })
+        })
+        .await
     }
 }
 

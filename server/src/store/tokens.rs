@@ -1,6 +1,5 @@
 //! Credentials: bearer tokens (stored as SHA-256 hashes) and optional password hashes.
 
-use super::sqlite_writer::NewToken;
 use super::{Store, StoreResult, found, now_iso};
 
 /// A token that is neither revoked nor expired.
@@ -43,53 +42,62 @@ impl Store {
     /// Sets the password and, in the same transaction, revokes every other token of the user:
     /// a password change logs out the other sessions. Returns the revoked tokens' hashes.
     pub async fn set_password(&self, user_id: &str, password_hash: &str, keep_token: &str) -> StoreResult<Vec<String>> {
-        let mut tx = self.begin().await?;
-        let updated = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-            .bind(password_hash)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        found((updated > 0).then_some(()), "User")?;
-        let revoked =
-            sqlx::query_scalar("DELETE FROM auth_tokens WHERE user_id = $1 AND token_hash <> $2 RETURNING token_hash")
-                .bind(user_id)
-                .bind(keep_token)
-                .fetch_all(&mut *tx)
-                .await?;
-        tx.commit().await?;
-        Ok(revoked)
+        let (user_id, password_hash, keep_token) =
+            (user_id.to_owned(), password_hash.to_owned(), keep_token.to_owned());
+        self.write(move |conn| {
+            Box::pin(async move {
+                let updated = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                    .bind(&password_hash)
+                    .bind(&user_id)
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                found((updated > 0).then_some(()), "User")?;
+                Ok(sqlx::query_scalar(
+                    "DELETE FROM auth_tokens WHERE user_id = $1 AND token_hash <> $2 RETURNING token_hash",
+                )
+                .bind(&user_id)
+                .bind(&keep_token)
+                .fetch_all(&mut *conn)
+                .await?)
+            })
+        })
+        .await
     }
 
     /// Records a new token: one statement, on the login hot path (expired tokens are
     /// purged at start-up, not here). On SQLite concurrent logins share a commit.
     pub async fn create_token(&self, user_id: &str, token_hash: &str, expires_at: &str) -> StoreResult<()> {
-        if let Some(batched) = &self.batched {
-            let token = NewToken {
-                token_hash: token_hash.to_owned(),
-                user_id: user_id.to_owned(),
-                expires_at: expires_at.to_owned(),
-            };
-            return batched.insert_token(token).await;
-        }
-        sqlx::query("INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(token_hash)
-            .bind(user_id)
-            .bind(now_iso())
-            .bind(expires_at)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+        let row = (token_hash.to_owned(), user_id.to_owned(), expires_at.to_owned());
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO auth_tokens (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&row.0)
+                .bind(&row.1)
+                .bind(now_iso())
+                .bind(&row.2)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Deletes every expired token; returns how many.
     pub async fn purge_expired_tokens(&self) -> StoreResult<u64> {
-        let purged = sqlx::query("DELETE FROM auth_tokens WHERE expires_at <= $1")
-            .bind(now_iso())
-            .execute(&self.writer)
-            .await?
-            .rows_affected();
-        Ok(purged)
+        self.write(|conn| {
+            Box::pin(async move {
+                let purged = sqlx::query("DELETE FROM auth_tokens WHERE expires_at <= $1")
+                    .bind(now_iso())
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(purged.rows_affected())
+            })
+        })
+        .await
     }
 
     /// The token's user and expiry; `None` for an unknown, revoked or expired token.
@@ -104,10 +112,16 @@ impl Store {
     }
 
     pub async fn revoke_token(&self, token_hash: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM auth_tokens WHERE token_hash = $1")
-            .bind(token_hash)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let token_hash = token_hash.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM auth_tokens WHERE token_hash = $1")
+                    .bind(&token_hash)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 }

@@ -65,7 +65,7 @@ async fn conversations_keep_every_entry_when_rekeyed_by_rowid() {
         (1, "file", Some("x.txt"))
     );
 
-    // Numbering goes on after the kept entries, through the write thread and the pool alike.
+    // Numbering goes on after the kept entries.
     let saved = store
         .append_messages("a", &[MessageRecord::text("user", "three")])
         .await
@@ -82,8 +82,6 @@ async fn conversations_keep_every_entry_when_rekeyed_by_rowid() {
 
     // The rebuilt table still belongs to its chat: deleting one removes its entries.
     store.delete_chat("b").await.unwrap();
-    // Read beside the store's own reads: first bring the journaled append into the table.
-    store.settle().await.unwrap();
     let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chat_conversations")
         .fetch_one(&store.pool)
         .await

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use kafka_protocol::rest::{ChatSummary, FileSummary, LoginResponse, ModelInfo, WorkspaceSummary};
 use sqlx::Row;
 
-use super::sqlite_writer::NewToken;
 use super::{Store, StoreResult, found, new_id, now_iso};
 
 /// The name of the workspace every new user starts with.
@@ -30,13 +29,9 @@ impl Store {
     /// Creates the user with a default workspace and, if given, a password hash. `None` when
     /// the email is already taken (the existing account is left as it is).
     pub async fn create_user(&self, email: &str, password_hash: Option<&str>) -> StoreResult<Option<String>> {
-        let mut tx = self.begin().await?;
-        let id = insert_user(&mut tx, email, password_hash).await?;
-        match &id {
-            Some(_) => tx.commit().await?,
-            None => tx.rollback().await?,
-        }
-        Ok(id)
+        let (email, hash) = (email.to_owned(), password_hash.map(str::to_owned));
+        self.write(move |conn| Box::pin(async move { insert_user(conn, &email, hash.as_deref()).await }))
+            .await
     }
 
     /// The user's ID, remembered once found: an email's user never changes and users are never
@@ -66,7 +61,6 @@ impl Store {
     /// Everything a user owns, as `/auth/login` returns it: one query, whatever the size
     /// (each round trip to the database costs more than the rows it carries).
     pub async fn user_overview(&self, user_id: &str) -> StoreResult<UserOverview> {
-        self.settle().await?;
         let rows = sqlx::query(OVERVIEW)
             .bind(user_id)
             .fetch_all(&self.pool)
@@ -85,38 +79,27 @@ impl Store {
         overview_from_rows(user_id, rows)
     }
 
-    /// A login: records its token and reads the user's overview. On SQLite both happen on the
-    /// write thread, whose connection's page cache stays warm across its own commits (a reader
-    /// connection drops its whole cache after every commit of another connection, and sqlx
-    /// hands each row across threads); elsewhere, side by side.
+    /// A login: records its token and reads the user's overview, side by side.
     pub async fn create_token_with_overview(
         &self,
         user_id: &str,
         token_hash: &str,
         expires_at: &str,
     ) -> StoreResult<UserOverview> {
-        let Some(batched) = &self.batched else {
-            let ((), overview) = tokio::try_join!(
-                self.create_token(user_id, token_hash, expires_at),
-                self.user_overview(user_id)
-            )?;
-            return Ok(overview);
-        };
-        let token = NewToken {
-            token_hash: token_hash.to_owned(),
-            user_id: user_id.to_owned(),
-            expires_at: expires_at.to_owned(),
-        };
-        match batched.token_with_overview(token).await? {
-            Some(rows) => overview_from_rows(user_id, rows),
-            // Messages were on their way into the table (chats' `last_updated`): read after them.
-            None => self.user_overview(user_id).await,
-        }
+        let ((), overview) = tokio::try_join!(
+            self.create_token(user_id, token_hash, expires_at),
+            self.user_overview(user_id)
+        )?;
+        Ok(overview)
     }
 }
 
 /// Inserts a user and its default workspace; `None` (nothing written) when the email is taken.
-async fn insert_user(tx: &mut super::Tx, email: &str, password_hash: Option<&str>) -> StoreResult<Option<String>> {
+async fn insert_user(
+    conn: &mut sqlx::AnyConnection,
+    email: &str,
+    password_hash: Option<&str>,
+) -> StoreResult<Option<String>> {
     let id = new_id();
     let now = now_iso();
     let inserted = sqlx::query(
@@ -127,7 +110,7 @@ async fn insert_user(tx: &mut super::Tx, email: &str, password_hash: Option<&str
     .bind(email)
     .bind(&now)
     .bind(password_hash)
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?
     .rows_affected();
     if inserted == 0 {
@@ -138,7 +121,7 @@ async fn insert_user(tx: &mut super::Tx, email: &str, password_hash: Option<&str
         .bind(DEFAULT_WORKSPACE)
         .bind(&id)
         .bind(&now)
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await?;
     Ok(Some(id))
 }
@@ -155,13 +138,25 @@ pub struct PasswordSet {
 /// Sets the password hash of the account `email` in the database at `url`, creating the
 /// account if there is none, and revokes all of its tokens; for `kafka-server user
 /// set-password`, beside a running server (one connection, no `Store`: a second `Store` on a
-/// server's SQLite file is refused, see `append_journal`).
+/// server's SQLite file is refused, see `claim_sqlite`).
 pub async fn set_password_at(url: &str, email: &str, password_hash: &str) -> StoreResult<PasswordSet> {
     sqlx::any::install_default_drivers();
     let backend = super::Backend::of_url(url)?;
     let pool = match backend {
         super::Backend::Sqlite => {
-            let pool = super::open_sqlite(url, 1, false).await?;
+            // The file may not exist yet (no server has run on it); SQLite's locks let this
+            // one connection write beside a running server.
+            use sqlx::ConnectOptions;
+            use std::str::FromStr;
+            let mut create = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .connect()
+                .await?;
+            sqlx::Connection::ping(&mut create).await?;
+            sqlx::Connection::close(create).await?;
+            let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(url).await?;
+            sqlx::query("PRAGMA busy_timeout = 10000").execute(&pool).await?;
             sqlx::migrate!("../migrations").run(&pool).await?;
             pool
         }
@@ -212,8 +207,7 @@ pub async fn set_password_at(url: &str, email: &str, password_hash: &str) -> Sto
 /// number columns BIGINT, as Rust reads them. `part` says which table a row comes from: 0 the
 /// user, 1 workspaces, 2 files, 3 chats, 4 models. Each part keeps the order the brief's
 /// clients see: creation order, and chats by most recent update (`desc_key`).
-pub(super) const OVERVIEW: &str =
-    "SELECT CAST(0 AS BIGINT) AS part, u.id, u.email AS name, NULL AS parent, NULL AS asc_key,
+const OVERVIEW: &str = "SELECT CAST(0 AS BIGINT) AS part, u.id, u.email AS name, NULL AS parent, NULL AS asc_key,
         NULL AS desc_key, CAST(0 AS BIGINT) AS num_versions, '' AS base_url
    FROM users u WHERE u.id = $1
  UNION ALL
@@ -232,7 +226,7 @@ pub(super) const OVERVIEW: &str =
 
 /// A row of `OVERVIEW`.
 #[derive(Debug)]
-pub(super) struct OverviewRow {
+struct OverviewRow {
     pub part: i64,
     pub id: String,
     pub name: String,

@@ -1,11 +1,11 @@
 //! Versions of `.based` chat files, ordered by `seq` within their file.
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use super::conversation::{self, MessageRecord};
 use super::files::{FileKind, NewChatFile, NewFile, insert_chat_file};
-use super::{Store, StoreResult, Tx, found, new_id, now_iso};
+use super::{Store, StoreResult, found, new_id, now_iso};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionRecord {
@@ -26,8 +26,8 @@ fn version_from_row(row: AnyRow) -> VersionRecord {
     }
 }
 
-/// Adds a version after the file's latest inside `tx`.
-pub(super) async fn insert(tx: &mut Tx, file_id: &str, content: &str) -> StoreResult<VersionRecord> {
+/// Adds a version after the file's latest.
+pub(super) async fn insert(conn: &mut AnyConnection, file_id: &str, content: &str) -> StoreResult<VersionRecord> {
     let id = new_id();
     let timestamp = now_iso();
     // Numbered inside the insert; callers hold the chat's row lock (`lock_chat`), so
@@ -43,7 +43,7 @@ pub(super) async fn insert(tx: &mut Tx, file_id: &str, content: &str) -> StoreRe
     .bind(file_id)
     .bind(&timestamp)
     .bind(content)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *conn)
     .await?;
     Ok(VersionRecord {
         id,
@@ -99,25 +99,28 @@ impl Store {
         chat_id: &str,
         file_id: &str,
         content: &str,
-        make_message: impl FnOnce(&VersionRecord) -> MessageRecord,
+        make_message: impl FnOnce(&VersionRecord) -> MessageRecord + Send + 'static,
     ) -> StoreResult<(VersionRecord, MessageRecord)> {
-        let _hold = self.hold_chat(chat_id).await?;
-        let mut tx = self.begin().await?;
-        conversation::lock_chat(&mut tx, chat_id).await?;
-        // The file's row is locked too: a concurrent delete waits, or is seen as gone here.
-        let owned: Option<String> = sqlx::query_scalar(&format!(
-            "SELECT id FROM chat_files WHERE id = $1 AND chat_id = $2{}",
-            self.backend.for_update()
-        ))
-        .bind(file_id)
-        .bind(chat_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        found(owned, "File")?;
-        let version = insert(&mut tx, file_id, content).await?;
-        let message = conversation::append(&mut tx, chat_id, &make_message(&version)).await?;
-        tx.commit().await?;
-        Ok((version, message))
+        let (chat_id, file_id, content) = (chat_id.to_owned(), file_id.to_owned(), content.to_owned());
+        let for_update = self.backend.for_update();
+        self.write(move |conn| {
+            Box::pin(async move {
+                conversation::lock_chat(conn, &chat_id).await?;
+                // The file's row is locked too: a concurrent delete waits, or is seen as gone here.
+                let owned: Option<String> = sqlx::query_scalar(&format!(
+                    "SELECT id FROM chat_files WHERE id = $1 AND chat_id = $2{for_update}"
+                ))
+                .bind(&file_id)
+                .bind(&chat_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+                found(owned, "File")?;
+                let version = insert(conn, &file_id, &content).await?;
+                let message = conversation::append(conn, &chat_id, &make_message(&version)).await?;
+                Ok((version, message))
+            })
+        })
+        .await
     }
 
     /// Creates a `.based` chat file (no bytes on disk) with `content` as version 1, and records
@@ -129,9 +132,6 @@ impl Store {
         content: &str,
         message: &MessageRecord,
     ) -> StoreResult<(VersionRecord, MessageRecord)> {
-        let _hold = self.hold_chat(chat_id).await?;
-        let mut tx = self.begin().await?;
-        conversation::lock_chat(&mut tx, chat_id).await?;
         let file = NewChatFile {
             file: NewFile {
                 id: new_id(),
@@ -141,10 +141,16 @@ impl Store {
             kind: FileKind::Based,
             extracted_text: None,
         };
-        insert_chat_file(&mut tx, chat_id, &file).await?;
-        let version = insert(&mut tx, &file.file.id, content).await?;
-        let message = conversation::append(&mut tx, chat_id, message).await?;
-        tx.commit().await?;
-        Ok((version, message))
+        let (chat_id, content, message) = (chat_id.to_owned(), content.to_owned(), message.clone());
+        self.write(move |conn| {
+            Box::pin(async move {
+                conversation::lock_chat(conn, &chat_id).await?;
+                insert_chat_file(conn, &chat_id, &file).await?;
+                let version = insert(conn, &file.file.id, &content).await?;
+                let message = conversation::append(conn, &chat_id, &message).await?;
+                Ok((version, message))
+            })
+        })
+        .await
     }
 }

@@ -179,17 +179,18 @@ async fn revert_version(session: &Session, revert: RevertVersion) {
             ))
             .await;
     }
-    let note = |new_id: &str| format!("Reverted to version {}; new version is {new_id}", version.id);
-    let content_for = |new_id: &str| BasedFileContent {
-        based_filename: file.filename.clone(),
-        based_content: version.content.clone(),
-        message: Some(note(new_id)),
+    let (from, filename, content) = (version.id.clone(), file.filename.clone(), version.content.clone());
+    let content_for = move |new_id: &str| BasedFileContent {
+        based_filename: filename.clone(),
+        based_content: content.clone(),
+        message: Some(format!("Reverted to version {from}; new version is {new_id}")),
     };
     // Stored with the original's `revert_notice` beside the brief's `message`.
+    let (stored_content, from) = (content_for.clone(), version.id.clone());
     let saved = store
-        .add_version(&session.chat_id, &file.id, &version.content, |new| {
-            let mut entry = json!(content_for(&new.id));
-            entry["revert_notice"] = json!(format!("Reverted from version {}", version.id));
+        .add_version(&session.chat_id, &file.id, &version.content, move |new| {
+            let mut entry = json!(stored_content(&new.id));
+            entry["revert_notice"] = json!(format!("Reverted from version {from}"));
             MessageRecord::file("assistant", entry)
         })
         .await;

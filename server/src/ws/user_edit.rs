@@ -106,19 +106,16 @@ pub async fn save(state: &SharedState, chat_id: &str, request: SaveVersion) -> R
             events: Vec::new(),
         });
     }
-    let (version, message) = store
-        .add_version(chat_id, &file.id, &content, |_| {
-            MessageRecord::file(
-                "user",
-                json!({
-                    "based_filename": file.filename,
-                    "based_content": content,
-                    "edited_by_user": true,
-                    "message": "Edited by the user",
-                }),
-            )
-        })
-        .await?;
+    let entry = MessageRecord::file(
+        "user",
+        json!({
+            "based_filename": file.filename,
+            "based_content": content,
+            "edited_by_user": true,
+            "message": "Edited by the user",
+        }),
+    );
+    let (version, message) = store.add_version(chat_id, &file.id, &content, move |_| entry).await?;
     Ok(Saved {
         answer: VersionSaved {
             file_id: file.id,
