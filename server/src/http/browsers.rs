@@ -61,10 +61,8 @@ impl Policy {
         let Some(origin) = origin else { return Ok(None) };
         let normalized = origin.trim_end_matches('/').to_ascii_lowercase();
         let same_origin = host.is_some_and(|h| origin_host(&normalized) == Some(h.to_ascii_lowercase()));
-        let allowed = self.any_origin
-            || same_origin
-            || is_loopback_origin(&normalized)
-            || self.listed.contains(&normalized);
+        let allowed =
+            self.any_origin || same_origin || is_loopback_origin(&normalized) || self.listed.contains(&normalized);
         if allowed {
             Ok(Some(origin.to_owned()))
         } else {
