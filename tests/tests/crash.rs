@@ -1,50 +1,14 @@
 //! A server killed with SIGKILL loses nothing it acknowledged: every change is committed
 //! before its reply goes out. Spawns the real binary, kills it, restarts it on the same data.
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use base64::Engine;
-use kafka_tests::WsClient;
+use kafka_tests::{ServerProcess, WsClient};
 use serde_json::json;
-use tokio::process::{Child, Command};
 
-struct ServerProcess {
-    child: Child,
-    base: String,
-}
-
-/// Spawns the server on `data_dir`, with its database there (SQLite) or at `database_url`.
+/// The real binary on `data_dir`, with its database there (SQLite) or at `database_url`.
 async fn spawn_server(data_dir: &std::path::Path, database_url: Option<&str>) -> ServerProcess {
-    // Take a free port, release it, and hand it to the child.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_kafka-test-server"));
-    command
-        .args(["--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(data_dir);
-    if let Some(url) = database_url {
-        command.args(["--database-url", url]);
-    }
-    let child = command
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn kafka-test-server");
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            return ServerProcess { child, base };
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the server did not start");
+    let args = database_url.map(|url| vec!["--database-url", url]).unwrap_or_default();
+    ServerProcess::spawn(data_dir, &args).await
 }
 
 #[tokio::test]
