@@ -366,6 +366,12 @@ impl ServerProcess {
         panic!("the server did not start");
     }
 
+    /// Spawns the server on `data_dir`, with its database there (SQLite) or at `database_url`.
+    pub async fn with_database(data_dir: &std::path::Path, database_url: Option<&str>) -> Self {
+        let args = database_url.map(|url| vec!["--database-url", url]).unwrap_or_default();
+        Self::spawn(data_dir, &args).await
+    }
+
     /// The process's resident memory, in bytes.
     pub fn rss_bytes(&self) -> u64 {
         let pid = self.child.id().expect("running");

@@ -5,18 +5,12 @@ use base64::Engine;
 use kafka_tests::{ServerProcess, WsClient};
 use serde_json::json;
 
-/// The real binary on `data_dir`, with its database there (SQLite) or at `database_url`.
-async fn spawn_server(data_dir: &std::path::Path, database_url: Option<&str>) -> ServerProcess {
-    let args = database_url.map(|url| vec!["--database-url", url]).unwrap_or_default();
-    ServerProcess::spawn(data_dir, &args).await
-}
-
 #[tokio::test]
 async fn sigkill_mid_session_loses_nothing_acknowledged() {
     let data_dir = tempfile::tempdir().unwrap();
     let database = kafka_tests::TestDatabase::create().await;
     let database_url = database.as_ref().map(|d| d.url.as_str());
-    let mut server = spawn_server(data_dir.path(), database_url).await;
+    let mut server = ServerProcess::with_database(data_dir.path(), database_url).await;
     let http = reqwest::Client::new();
     let login: serde_json::Value = http
         .post(format!("{}/auth/login", server.base))
@@ -65,7 +59,7 @@ async fn sigkill_mid_session_loses_nothing_acknowledged() {
     server.child.start_kill().unwrap();
     server.child.wait().await.unwrap();
 
-    let server = spawn_server(data_dir.path(), database_url).await;
+    let server = ServerProcess::with_database(data_dir.path(), database_url).await;
     let ws_url = format!("{}/ws/{chat_id}", server.base.replacen("http", "ws", 1));
     let mut ws = WsClient::connect(&ws_url).await;
     let payload = ws.recv_initial().await;

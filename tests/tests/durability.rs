@@ -3,53 +3,15 @@
 //! process must die; otherwise an in-process server.
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
 use kafka_protocol::ws::InitialPayload;
+use kafka_tests::ServerProcess;
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
-
-struct ServerProcess {
-    child: Child,
-    base: String,
-}
-
-/// Spawns the server on `data_dir`, with its database there (SQLite) or at `database_url`.
-async fn spawn_server(data_dir: &std::path::Path, database_url: Option<&str>) -> ServerProcess {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_kafka-test-server"));
-    command
-        .args(["--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(data_dir);
-    if let Some(url) = database_url {
-        command.args(["--database-url", url]);
-    }
-    let child = command
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn kafka-test-server");
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            return ServerProcess { child, base };
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the server did not start");
-}
 
 /// Logs in and makes `n` chats; returns their IDs.
 async fn chats(base: &str, n: usize) -> Vec<String> {
@@ -182,7 +144,7 @@ async fn sigkill_under_twenty_sessions_loses_nothing_acknowledged_and_keeps_each
     let data_dir = tempfile::tempdir().unwrap();
     let database = kafka_tests::TestDatabase::create().await;
     let database_url = database.as_ref().map(|d| d.url.as_str());
-    let mut server = spawn_server(data_dir.path(), database_url).await;
+    let mut server = ServerProcess::with_database(data_dir.path(), database_url).await;
     let chat_ids = chats(&server.base, 20).await;
 
     // Each session echoes into its chat and uploads every fifth time, until the server dies;
@@ -216,7 +178,7 @@ async fn sigkill_under_twenty_sessions_loses_nothing_acknowledged_and_keeps_each
     server.child.start_kill().unwrap();
     server.child.wait().await.unwrap();
 
-    let server = spawn_server(data_dir.path(), database_url).await;
+    let server = ServerProcess::with_database(data_dir.path(), database_url).await;
     let mut total = 0;
     for (session, chat_id) in sessions.into_iter().zip(&chat_ids) {
         let (acked, in_flight) = session.await.unwrap();
@@ -246,7 +208,7 @@ impl SmallDisk {
         let status = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
             .arg(dir.path())
-            .stderr(Stdio::null())
+            .stderr(std::process::Stdio::null())
             .status()
             .ok()?;
         status.success().then_some(SmallDisk(dir))
@@ -285,7 +247,7 @@ async fn a_full_disk_answers_errors_never_a_false_acknowledgement_and_the_server
     };
     let data_dir = disk.0.path().join("data");
     std::fs::create_dir(&data_dir).unwrap();
-    let mut server = spawn_server(&data_dir, None).await;
+    let mut server = ServerProcess::with_database(&data_dir, None).await;
     let chat_id = chats(&server.base, 1).await.remove(0);
     let mut client = Client::connect(&server.base, &chat_id).await;
     client.recv().await.unwrap();
@@ -333,7 +295,7 @@ async fn a_full_disk_answers_errors_never_a_false_acknowledgement_and_the_server
         if round == 0 {
             server.child.start_kill().unwrap();
             server.child.wait().await.unwrap();
-            server = spawn_server(&data_dir, None).await;
+            server = ServerProcess::with_database(&data_dir, None).await;
         }
     }
 }
