@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use base64::Engine;
+use kafka_server::store::{MessageRecord, StoreError};
 use kafka_tests::fake_model::FakeModel;
 use kafka_tests::{TestServer, WsClient};
 use serde_json::{Value, json};
@@ -355,4 +356,43 @@ async fn the_agents_next_diff_builds_on_the_users_version_and_sees_its_diagnosti
         triage.contains("user (file)") && triage.contains("edited_by_user"),
         "{triage}"
     );
+}
+
+/// The base is checked again inside the save's own transaction: a version committed after the
+/// first look (here, added straight through the store) makes the save a conflict, not a silent
+/// overwrite.
+#[tokio::test]
+async fn a_version_committed_in_between_is_caught_inside_the_transaction() {
+    let server = TestServer::start().await;
+    let (chat_id, _ws, file_id) = chat_with_file(&server, "race@example.com").await;
+    let base = latest_id(&server, &file_id).await;
+    let store = &server.state.store;
+    let (newer, _) = store
+        .add_version(&chat_id, &file_id, EDITED, |_| {
+            MessageRecord::text("assistant", "agent edit")
+        })
+        .await
+        .unwrap();
+    let stale = store
+        .add_version_after(&chat_id, &file_id, Some(&base), "say(\"mine\")\n", |_| {
+            MessageRecord::text("user", "my edit")
+        })
+        .await;
+    match stale {
+        Err(StoreError::Stale(latest)) => assert_eq!(latest, newer.id),
+        other => panic!("expected a stale base, got {other:?}"),
+    }
+    assert_eq!(
+        store.chat_versions(&chat_id).await.unwrap().len(),
+        2,
+        "nothing was written"
+    );
+    // Based on the newest version, it goes through.
+    store
+        .add_version_after(&chat_id, &file_id, Some(&newer.id), "say(\"mine\")\n", |_| {
+            MessageRecord::text("user", "my edit")
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.chat_versions(&chat_id).await.unwrap().len(), 3);
 }

@@ -67,6 +67,9 @@ pub enum StoreError {
     Write(String),
     #[error("unsupported database URL (use sqlite://… or postgres://…): {0}")]
     UnsupportedUrl(String),
+    /// A version was to follow another that is no longer the file's newest; names the newest.
+    #[error("version {0} is now the file's latest")]
+    Stale(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

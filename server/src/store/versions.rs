@@ -3,6 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::StoreError;
 use super::conversation::{self, MessageRecord};
 use super::files::{FileKind, NewChatFile, NewFile, insert_chat_file};
 use super::{Store, StoreResult, found, new_id, now_iso};
@@ -101,7 +102,22 @@ impl Store {
         content: &str,
         make_message: impl FnOnce(&VersionRecord) -> MessageRecord + Send + 'static,
     ) -> StoreResult<(VersionRecord, MessageRecord)> {
+        self.add_version_after(chat_id, file_id, None, content, make_message)
+            .await
+    }
+
+    /// [`Store::add_version`], only while `base` (if given) is still the file's newest version,
+    /// checked inside the same transaction: otherwise [`StoreError::Stale`] and nothing written.
+    pub async fn add_version_after(
+        &self,
+        chat_id: &str,
+        file_id: &str,
+        base: Option<&str>,
+        content: &str,
+        make_message: impl FnOnce(&VersionRecord) -> MessageRecord + Send + 'static,
+    ) -> StoreResult<(VersionRecord, MessageRecord)> {
         let (chat_id, file_id, content) = (chat_id.to_owned(), file_id.to_owned(), content.to_owned());
+        let base = base.map(str::to_owned);
         let for_update = self.backend.for_update();
         self.write(move |conn| {
             Box::pin(async move {
@@ -115,6 +131,17 @@ impl Store {
                 .fetch_optional(&mut *conn)
                 .await?;
                 found(owned, "File")?;
+                if let Some(base) = &base {
+                    let newest: Option<String> = sqlx::query_scalar(
+                        "SELECT id FROM chat_file_versions WHERE chat_file_id = $1 ORDER BY seq DESC LIMIT 1",
+                    )
+                    .bind(&file_id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    if let Some(newest) = newest.filter(|newest| newest != base) {
+                        return Err(StoreError::Stale(newest));
+                    }
+                }
                 let version = insert(conn, &file_id, &content).await?;
                 let message = conversation::append(conn, &chat_id, &make_message(&version)).await?;
                 Ok((version, message))

@@ -47,11 +47,25 @@ impl Saved {
     }
 }
 
+/// The refusal of a save based on `base` while `latest` is the file's newest version.
+fn conflict(filename: &str, file_id: &str, base: &str, latest: &str) -> SaveError {
+    SaveError::Conflict {
+        message: format!(
+            "Conflict: {filename} changed since version {base}; its latest version is {latest}. Nothing was saved: \
+             save again with base_version_id {latest} (or none) to replace it."
+        ),
+        conflict: SaveConflict {
+            file_id: file_id.to_owned(),
+            base_version_id: base.to_owned(),
+            latest_version_id: latest.to_owned(),
+        },
+    }
+}
+
 /// Saves `request.content` as the newest version of a `.based` file of `chat_id`.
 ///
-/// The conflict check reads the latest version before the save's own transaction; a version
-/// committed in the microseconds between the two is not detected (an editor's session lasts
-/// seconds to minutes, so this narrows the window to nearly nothing, not to nothing).
+/// The base is checked first (a stale one is answered before validating), and again inside the
+/// save's own transaction, so a version committed in between is a conflict too.
 pub async fn save(state: &SharedState, chat_id: &str, request: SaveVersion) -> Result<Saved, SaveError> {
     if request.content.len() as u64 > MAX_CODE_BYTES {
         return Err(SaveError::TooLarge(format!(
@@ -73,18 +87,7 @@ pub async fn save(state: &SharedState, chat_id: &str, request: SaveVersion) -> R
     }
     let latest = store.latest_version(&file.id).await?;
     if let Some(base) = request.base_version_id.as_deref().filter(|base| *base != latest.id) {
-        return Err(SaveError::Conflict {
-            message: format!(
-                "Conflict: {} changed since version {base}; its latest version is {}. Nothing was saved: \
-                 save again with base_version_id {} (or none) to replace it.",
-                file.filename, latest.id, latest.id
-            ),
-            conflict: SaveConflict {
-                file_id: file.id.clone(),
-                base_version_id: base.to_owned(),
-                latest_version_id: latest.id.clone(),
-            },
-        });
+        return Err(conflict(&file.filename, &file.id, base, &latest.id));
     }
     let content = request.content;
     // Validation is CPU work: keep it off the async workers.
@@ -115,7 +118,14 @@ pub async fn save(state: &SharedState, chat_id: &str, request: SaveVersion) -> R
             "message": "Edited by the user",
         }),
     );
-    let (version, message) = store.add_version(chat_id, &file.id, &content, move |_| entry).await?;
+    let base = request.base_version_id.as_deref();
+    let saved = store
+        .add_version_after(chat_id, &file.id, base, &content, move |_| entry)
+        .await;
+    let (version, message) = match (saved, base) {
+        (Err(StoreError::Stale(newest)), Some(base)) => return Err(conflict(&file.filename, &file.id, base, &newest)),
+        (saved, _) => saved?,
+    };
     Ok(Saved {
         answer: VersionSaved {
             file_id: file.id,
