@@ -79,6 +79,10 @@ pub struct ServerArgs {
     /// Files in one upload request at most (REST; the WebSocket uploads one at a time).
     #[arg(long, env = "KAFKA_MAX_FILES_PER_UPLOAD", default_value_t = 100)]
     pub max_files_per_upload: usize,
+    /// What one user may store, in MiB: uploads, conversation and file versions together
+    /// (0: no limit).
+    #[arg(long, env = "KAFKA_STORAGE_QUOTA_MB", default_value_t = 1024)]
+    pub storage_quota_mb: u64,
     /// Open connections (HTTP and WebSocket) at most; past it new ones are closed at once.
     #[arg(long, env = "KAFKA_MAX_CONNECTIONS", default_value_t = 16_384)]
     pub max_connections: usize,
@@ -155,6 +159,8 @@ pub struct Settings {
     pub max_message_bytes: usize,
     /// Files of one upload request at most.
     pub max_files_per_upload: usize,
+    /// Bytes one user may store; `None`: no limit.
+    pub storage_quota_bytes: Option<u64>,
 }
 
 impl Settings {
@@ -181,6 +187,7 @@ impl Settings {
             connections: ConnectionLimits::default(),
             max_message_bytes: MIB as usize,
             max_files_per_upload: crate::files::DEFAULT_MAX_FILES,
+            storage_quota_bytes: Some(1024 * MIB),
         }
     }
 }
@@ -222,6 +229,7 @@ impl ServerArgs {
             },
             max_message_bytes: (self.max_message_kb.max(1) * 1024) as usize,
             max_files_per_upload: self.max_files_per_upload.max(1),
+            storage_quota_bytes: Some(self.storage_quota_mb * MIB).filter(|&bytes| bytes > 0),
         })
     }
 

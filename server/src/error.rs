@@ -29,6 +29,9 @@ pub enum ApiError {
     /// The password-hashing pool is full: try again shortly (`429`).
     #[error("{0}")]
     Busy(String),
+    /// The user's storage quota has no room for this (`507 Insufficient Storage`).
+    #[error("{0}")]
+    QuotaExceeded(String),
     /// Something broke on our side; logged, answered with a generic message.
     #[error("internal error: {0}")]
     Internal(String),
@@ -44,6 +47,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Throttled(_) | ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::QuotaExceeded(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -58,6 +62,15 @@ impl ApiError {
 
     pub fn internal(error: impl std::fmt::Display) -> Self {
         ApiError::Internal(error.to_string())
+    }
+}
+
+impl From<crate::quota::QuotaError> for ApiError {
+    fn from(error: crate::quota::QuotaError) -> Self {
+        match error {
+            crate::quota::QuotaError::Store(error) => error.into(),
+            exceeded => ApiError::QuotaExceeded(exceeded.to_string()),
+        }
     }
 }
 

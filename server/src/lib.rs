@@ -14,6 +14,7 @@ pub mod files;
 pub mod http;
 pub mod hub;
 pub mod json;
+pub mod quota;
 pub mod secrets;
 pub mod state;
 pub mod store;
@@ -34,6 +35,7 @@ use crate::auth::throttle::LoginThrottle;
 use crate::config::Settings;
 use crate::files::Uploads;
 use crate::hub::Hub;
+use crate::quota::StorageQuota;
 use crate::state::{AppState, SharedState};
 use crate::store::Store;
 
@@ -58,6 +60,7 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<SharedState> {
         lookup: settings.model_host_lookup.clone(),
         ..LlmSettings::default()
     });
+    let quota = StorageQuota::new(settings.storage_quota_bytes);
     Ok(Arc::new(AppState {
         hub: Hub::start(store.clone()).await?,
         store,
@@ -69,11 +72,18 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<SharedState> {
         payload_cache: Default::default(),
         throttle: LoginThrottle::default(),
         hasher: Default::default(),
+        quota,
     }))
 }
 
-/// Serves the API on `listener` until `shutdown` completes; then open requests finish.
+/// Serves the API on `listener` until `shutdown` completes; then open requests finish, and PDF
+/// readers are stopped so that the uploads waiting for them finish at once.
 pub async fn serve(listener: TcpListener, state: SharedState, shutdown: impl Future<Output = ()> + Send + 'static) {
     let limits = state.settings.connections.clone();
+    let stopping = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        stopping.uploads.stop_readers();
+    };
     connections::serve(listener, http::routes(state), limits, shutdown).await;
 }

@@ -8,6 +8,7 @@ use crate::auth::throttle::LoginThrottle;
 use crate::config::Settings;
 use crate::files::Uploads;
 use crate::hub::Hub;
+use crate::quota::StorageQuota;
 use crate::store::Store;
 use crate::ws::PayloadCache;
 
@@ -26,6 +27,8 @@ pub struct AppState {
     pub throttle: LoginThrottle,
     /// The bounded pool every password hash and check runs on.
     pub hasher: Hasher,
+    /// Decides whether a user's next write fits in their storage quota.
+    pub quota: StorageQuota,
 }
 
 pub type SharedState = Arc<AppState>;

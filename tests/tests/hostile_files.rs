@@ -133,6 +133,11 @@ async fn upload_to_chat(server: &TestServer, chat_id: &str, name: &str, bytes: V
 
 /// Reader children of this process that are still alive.
 fn live_readers() -> usize {
+    live_children("__kafka-extract-pdf")
+}
+
+/// Children of this process whose command line contains `marker`, still alive.
+fn live_children(marker: &str) -> usize {
     let me = std::process::id().to_string();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0;
@@ -145,7 +150,7 @@ fn live_readers() -> usize {
             // Field 4 of /proc/PID/stat (after the parenthesized name) is the parent's PID.
             let parent = stat.rsplit_once(") ").and_then(|(_, rest)| rest.split(' ').nth(1));
             let zombie = stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z'));
-            parent == Some(me.as_str()) && !zombie && String::from_utf8_lossy(&cmdline).contains("__kafka-extract-pdf")
+            parent == Some(me.as_str()) && !zombie && String::from_utf8_lossy(&cmdline).contains(marker)
         })
         .count()
 }
@@ -228,4 +233,66 @@ async fn a_reader_that_fails_leaves_a_note_and_the_upload() {
     let text = upload_to_chat(&server, &chat_id, "doc.pdf", readable_pdf()).await;
     let text = text.expect("a note");
     assert!(text.starts_with("[The text of doc.pdf could not be read:"), "{text}");
+}
+
+#[tokio::test]
+async fn shutdown_stops_a_running_reader_at_once() {
+    // A reader that would run for a minute, under a name of its own (other tests' readers run
+    // beside it).
+    let dir = tempfile::tempdir().unwrap();
+    let reader = dir.path().join("slow-reader");
+    std::fs::write(&reader, "#!/bin/bash\nexec -a __kafka-slow-reader sleep 60\n").unwrap();
+    std::fs::set_permissions(&reader, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut settings = kafka_server::config::Settings::for_data_dir(dir.path().join("data"));
+    settings.extract_limits.program = Some(reader);
+    settings.extract_limits.wall = Duration::from_secs(120);
+    let database = kafka_tests::TestDatabase::create().await;
+    if let Some(database) = &database {
+        settings.database_url = database.url.clone();
+    }
+    let state = kafka_server::open_state(settings).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(kafka_server::serve(listener, state.clone(), async {
+        let _ = stopped.await;
+    }));
+
+    let user = state.store.login("slow@example.com").await.unwrap();
+    let workspace_id = state.store.user_overview(&user).await.unwrap().workspaces[0].id.clone();
+    let chat = state.store.create_chat(&user, &workspace_id, "Slow").await.unwrap();
+    let form = Form::new()
+        .text("target_id", chat.id.clone())
+        .text("is_chat", "true")
+        .part("files", Part::bytes(readable_pdf()).file_name("slow.pdf"));
+    let upload = tokio::spawn(
+        reqwest::Client::new()
+            .post(format!("{base}/file/upload"))
+            .multipart(form)
+            .send(),
+    );
+    let started = Instant::now();
+    while live_children("__kafka-slow-reader") == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the reader never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // What SIGTERM does in `kafka-server`: the shutdown future completes.
+    let _ = stop.send(());
+    let stopping = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), serving)
+        .await
+        .expect("the server stops within seconds, not at the reader's deadline")
+        .unwrap();
+    assert!(stopping.elapsed() < Duration::from_secs(5));
+    assert_eq!(live_children("__kafka-slow-reader"), 0, "the reader was killed");
+    // The upload in flight was answered and kept, with a note instead of text.
+    let response = upload.await.unwrap().unwrap();
+    assert_eq!(response.status(), 200);
+    let files = state.store.chat_files(&chat.id).await.unwrap();
+    let text = files[0].extracted_text.clone().unwrap_or_default();
+    assert_eq!(
+        text,
+        "[The text of slow.pdf could not be read: the server was shutting down.]"
+    );
 }

@@ -91,12 +91,12 @@ impl Caller {
         }
     }
 
-    /// 404 unless `id` exists and, with a token, belongs to the caller.
-    pub async fn check_owns(&self, store: &Store, resource: Resource, id: &str) -> Result<(), ApiError> {
+    /// 404 unless `id` exists and, with a token, belongs to the caller; else its owner.
+    pub async fn check_owns(&self, store: &Store, resource: Resource, id: &str) -> Result<String, ApiError> {
         let owner = store.owner_of(resource, id).await?;
         match self.user_id() {
             Some(user_id) if user_id != owner => Err(ApiError::NotFound(resource.name())),
-            _ => Ok(()),
+            _ => Ok(owner),
         }
     }
 

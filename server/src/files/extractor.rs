@@ -20,6 +20,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
 /// The first argument that makes a binary the extraction child instead of itself.
 pub const CHILD_ARG: &str = "__kafka-extract-pdf";
@@ -68,6 +69,8 @@ pub enum ExtractFailure {
     Crashed(String),
     #[error("the reader could not be started: {0}")]
     NotStarted(String),
+    #[error("the server was shutting down")]
+    Stopped,
 }
 
 /// Runs extraction children within [`ExtractLimits`].
@@ -75,21 +78,33 @@ pub enum ExtractFailure {
 pub struct Extractor {
     limits: ExtractLimits,
     slots: Arc<Semaphore>,
+    /// Cancelled at shutdown: readers are killed so that their uploads finish at once.
+    stopping: CancellationToken,
 }
 
 impl Extractor {
     pub fn new(limits: ExtractLimits) -> Self {
         let slots = Arc::new(Semaphore::new(limits.concurrent.max(1)));
-        Self { limits, slots }
+        let stopping = CancellationToken::new();
+        Self {
+            limits,
+            slots,
+            stopping,
+        }
+    }
+
+    /// Kills running readers and refuses new ones: the server is stopping, and a graceful
+    /// shutdown waits for the uploads that wait for them.
+    pub fn stop(&self) {
+        self.stopping.cancel();
     }
 
     /// The text layer of a PDF: `Ok(None)` when it has none, `Err` when it could not be read.
     pub async fn pdf_text(&self, bytes: &[u8]) -> Result<Option<String>, ExtractFailure> {
-        let _slot = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|e| ExtractFailure::NotStarted(e.to_string()))?;
+        let _slot = tokio::select! {
+            slot = self.slots.acquire() => slot.map_err(|e| ExtractFailure::NotStarted(e.to_string()))?,
+            () = self.stopping.cancelled() => return Err(ExtractFailure::Stopped),
+        };
         let program = match &self.limits.program {
             Some(program) => program.clone(),
             None => std::env::current_exe().map_err(|e| ExtractFailure::NotStarted(e.to_string()))?,
@@ -127,10 +142,18 @@ impl Extractor {
             }
             (answer, child.wait().await)
         };
-        let outcome = tokio::time::timeout(self.limits.wall, exchange).await;
-        let Ok((answer, status)) = outcome else {
-            let _ = child.kill().await;
-            return Err(ExtractFailure::TimedOut(self.limits.wall.as_secs()));
+        let outcome = tokio::select! {
+            outcome = tokio::time::timeout(self.limits.wall, exchange) => {
+                outcome.map_err(|_| ExtractFailure::TimedOut(self.limits.wall.as_secs()))
+            }
+            () = self.stopping.cancelled() => Err(ExtractFailure::Stopped),
+        };
+        let (answer, status) = match outcome {
+            Ok(exchanged) => exchanged,
+            Err(failure) => {
+                let _ = child.kill().await;
+                return Err(failure);
+            }
         };
         let status = status.map_err(|e| ExtractFailure::Crashed(e.to_string()))?;
         let Some(text) = answer.strip_prefix(ANSWER_HEADER) else {

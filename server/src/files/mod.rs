@@ -105,6 +105,11 @@ impl Uploads {
         }
     }
 
+    /// Kills running text readers and starts no more (at shutdown).
+    pub fn stop_readers(&self) {
+        self.extractor.stop();
+    }
+
     /// The stored path for a file: `uploads/files/<id>_<name>`. `name` must be sanitized.
     pub fn stored_path(id: &str, name: &str) -> String {
         format!("{UPLOAD_DIR}/{id}_{name}")
@@ -151,6 +156,7 @@ impl Uploads {
                     id,
                     filename: name,
                     path,
+                    size: bytes.len() as u64,
                 },
                 extracted,
             });

@@ -60,6 +60,11 @@ pub(super) fn upload_error(error: UploadError) -> ApiError {
     }
 }
 
+/// The bytes of a request's uploads together (what they add to the owner's storage).
+pub(super) fn upload_bytes(uploads: &[(String, bytes::Bytes)]) -> u64 {
+    uploads.iter().map(|(_, bytes)| bytes.len() as u64).sum()
+}
+
 /// The multipart fields of `POST /file/upload`.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // documentation only: the form is read field by field
@@ -76,7 +81,7 @@ pub struct UploadForm {
 
 #[utoipa::path(post, path = "/file/upload", tag = "File",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
-    responses((status = 200, body = FileUploadResponse), (status = 404, body = Detail), (status = 413, body = Detail), (status = 422, body = Detail)))]
+    responses((status = 200, body = FileUploadResponse), (status = 404, body = Detail), (status = 413, body = Detail), (status = 422, body = Detail), (status = 507, body = Detail)))]
 async fn upload(
     state: &SharedState,
     caller: Caller,
@@ -107,11 +112,12 @@ async fn upload(
     if foreign {
         return Err(ApiError::NotFound(if is_chat { "Chat" } else { "Workspace" }));
     }
-    let uploads = form
+    let uploads: Vec<_> = form
         .files("files")
         .iter()
         .map(|f| (f.filename.clone(), f.bytes.clone()))
         .collect();
+    state.quota.admit(&state.store, &owner, upload_bytes(&uploads)).await?;
     let saved = state
         .uploads
         .save_all(uploads, state.settings.max_upload_bytes)
@@ -215,7 +221,7 @@ async fn rename_file(
     params(("file_id" = String, Path, description = "a `.based` file of one of the caller's chats")),
     request_body = SaveVersionRequest,
     responses((status = 200, body = VersionSaved), (status = 404, body = Detail), (status = 409, body = Detail),
-               (status = 413, body = Detail), (status = 422, body = Detail)))]
+               (status = 413, body = Detail), (status = 422, body = Detail), (status = 507, body = Detail)))]
 async fn save_version(
     state: &SharedState,
     caller: Caller,
@@ -223,7 +229,7 @@ async fn save_version(
     body: &[u8],
 ) -> Result<VersionSaved, ApiError> {
     let request: SaveVersionRequest = json_body(body)?;
-    caller.check_owns(&state.store, Resource::File, file_id).await?;
+    let owner = caller.check_owns(&state.store, Resource::File, file_id).await?;
     // Only chat files have versions; a workspace-only file is not one of them.
     let chat_id = state
         .store
@@ -236,7 +242,7 @@ async fn save_version(
         content: request.content,
         base_version_id: request.base_version_id,
     };
-    match user_edit::save(state, &chat_id, request).await {
+    match user_edit::save(state, &owner, &chat_id, request).await {
         Ok(saved) => {
             let answer = saved.answer.clone();
             saved.publish(state, &chat_id);
@@ -245,6 +251,7 @@ async fn save_version(
         Err(SaveError::Store(error)) => Err(error.into()),
         Err(SaveError::NotBased(error)) => Err(ApiError::Invalid(error)),
         Err(SaveError::TooLarge(error)) => Err(ApiError::TooLarge(error)),
+        Err(SaveError::Quota(error)) => Err(ApiError::QuotaExceeded(error)),
         Err(SaveError::Conflict { message, .. }) => Err(ApiError::Conflict(message)),
         Err(SaveError::Internal(error)) => Err(ApiError::Internal(error)),
     }

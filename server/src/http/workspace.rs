@@ -48,7 +48,7 @@ pub struct NewWorkspaceForm {
 
 #[utoipa::path(post, path = "/workspace/new", tag = "Workspace",
     request_body(content = NewWorkspaceForm, content_type = "multipart/form-data"),
-    responses((status = 200, body = WorkspaceNewResponse), (status = 404, body = Detail), (status = 413, body = Detail), (status = 422, body = Detail)))]
+    responses((status = 200, body = WorkspaceNewResponse), (status = 404, body = Detail), (status = 413, body = Detail), (status = 422, body = Detail), (status = 507, body = Detail)))]
 async fn new_workspace(
     state: &SharedState,
     caller: Caller,
@@ -58,11 +58,15 @@ async fn new_workspace(
     let owner_id = form.non_blank("owner_id")?;
     let name = form.non_blank("name")?;
     caller.check_user_field(&state.store, owner_id).await?;
-    let uploads = form
+    let uploads: Vec<_> = form
         .files("files")
         .iter()
         .map(|f| (f.filename.clone(), f.bytes.clone()))
         .collect();
+    state
+        .quota
+        .admit(&state.store, owner_id, super::file::upload_bytes(&uploads))
+        .await?;
     let saved = state
         .uploads
         .save_all(uploads, state.settings.max_upload_bytes)

@@ -16,6 +16,8 @@ pub struct NewFile {
     pub id: String,
     pub filename: String,
     pub path: String,
+    /// The stored bytes' length (it counts toward the owner's storage quota).
+    pub size: u64,
 }
 
 /// What a chat file holds, decided from its name and bytes at upload.
@@ -82,14 +84,17 @@ pub(super) async fn insert_workspace_file(
     workspace_id: &str,
     file: &NewFile,
 ) -> StoreResult<()> {
-    sqlx::query("INSERT INTO files (id, filename, path, workspace_id, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(&file.id)
-        .bind(&file.filename)
-        .bind(&file.path)
-        .bind(workspace_id)
-        .bind(now_iso())
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO files (id, filename, path, workspace_id, created_at, size) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&file.id)
+    .bind(&file.filename)
+    .bind(&file.path)
+    .bind(workspace_id)
+    .bind(now_iso())
+    .bind(i64::try_from(file.size).unwrap_or(i64::MAX))
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

@@ -89,3 +89,35 @@ async fn conversations_keep_every_entry_when_rekeyed_by_rowid() {
     assert_eq!(left, 4);
     assert_eq!(store.foreign_key_violations().await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn stored_bytes_are_counted_for_what_was_stored_before_the_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("kafka.db").display());
+    let old = database_before(&url, 7).await;
+    old.execute(
+        "INSERT INTO users (id, email, created_at) VALUES ('u', 'u@test.example', 't'), ('v', 'v@test.example', 't');
+         INSERT INTO workspaces (id, name, owner_id, created_at) VALUES ('w', 'W', 'u', 't'), ('x', 'X', 'v', 't');
+         INSERT INTO chats (id, name, user_id, workspace_id) VALUES ('a', 'A', 'u', 'w'), ('b', 'B', 'v', 'x');
+         INSERT INTO chat_conversations (chat_id, seq, role, type, content, created_at) VALUES
+             ('a', 1, 'user', 'text', '\"héllo\"', 't'),
+             ('b', 1, 'user', 'text', '\"other user\"', 't');
+         INSERT INTO chat_files (id, filename, path, chat_id, kind, created_at) VALUES ('f', 'f.based', '', 'a', 'based', 't');
+         INSERT INTO chat_file_versions (id, chat_file_id, seq, timestamp, content) VALUES
+             ('v1', 'f', 1, 't', 'state A {}'), ('v2', 'f', 2, 't', 'state B {}');",
+    )
+    .await
+    .unwrap();
+    old.close().await;
+
+    let store = Store::connect(&url).await.unwrap();
+    // Bytes, not characters: `"héllo"` is 8 bytes; two versions of 10.
+    assert_eq!(store.stored_bytes("u").await.unwrap(), 8 + 20);
+    assert_eq!(store.stored_bytes("v").await.unwrap(), 12);
+    // The counts go on from there.
+    store
+        .append_messages("a", &[MessageRecord::text("user", "four")])
+        .await
+        .unwrap();
+    assert_eq!(store.stored_bytes("u").await.unwrap(), 8 + 20 + 6);
+}

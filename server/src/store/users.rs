@@ -50,6 +50,23 @@ impl Store {
         Ok(id)
     }
 
+    /// What the user stores, in bytes: uploads, conversation entries and file versions (the
+    /// counts migration 0007 keeps on the rows that own them).
+    pub async fn stored_bytes(&self, user_id: &str) -> StoreResult<u64> {
+        let bytes: i64 = sqlx::query_scalar(
+            // CAST: PostgreSQL sums BIGINTs as NUMERIC.
+            "SELECT CAST((SELECT COALESCE(SUM(f.size), 0) FROM files f JOIN workspaces w ON w.id = f.workspace_id
+                     WHERE w.owner_id = $1)
+                  + (SELECT COALESCE(SUM(c.stored_bytes), 0) FROM chats c WHERE c.user_id = $1)
+                  + (SELECT COALESCE(SUM(cf.stored_bytes), 0) FROM chat_files cf JOIN chats c ON c.id = cf.chat_id
+                     WHERE c.user_id = $1) AS BIGINT)",
+        )
+        .bind(user_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(bytes).unwrap_or(0))
+    }
+
     pub async fn user_exists(&self, user_id: &str) -> StoreResult<bool> {
         let row: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1")
             .bind(user_id)

@@ -164,6 +164,8 @@ impl Store {
                 id: new_id(),
                 filename: filename.to_owned(),
                 path: String::new(),
+                // No bytes: its content counts as its versions.
+                size: 0,
             },
             kind: FileKind::Based,
             extracted_text: None,

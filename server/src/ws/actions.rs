@@ -74,6 +74,10 @@ async fn echo(session: &Session, text: &str) {
     if let Err(too_long) = session.check_message_size("A chat message", text) {
         return session.send_error(too_long).await;
     }
+    // The text is stored twice: as the user's entry and inside the echo.
+    if !session.admit(2 * text.len()).await {
+        return;
+    }
     let messages = [
         MessageRecord::text("user", text),
         MessageRecord::text("assistant", &format!("Echo: {text}")),
@@ -107,6 +111,9 @@ async fn upload_file(session: &Session, upload: UploadFile) {
         Ok(bytes) => bytes,
         Err(error) => return session.send_error(error).await,
     };
+    if !session.admit(bytes.len()).await {
+        return;
+    }
     let chat = match state.store.chat(&session.chat_id).await {
         Ok(chat) => chat,
         Err(error) => return store_error(session, error).await,
@@ -178,6 +185,10 @@ async fn revert_version(session: &Session, revert: RevertVersion) {
                 revert.version_id, file.filename, revert.filename
             ))
             .await;
+    }
+    // Stored twice: as the new version and in the entry that announces it.
+    if !session.admit(2 * version.content.len()).await {
+        return;
     }
     let (from, filename, content) = (version.id.clone(), file.filename.clone(), version.content.clone());
     let content_for = move |new_id: &str| BasedFileContent {
@@ -352,7 +363,7 @@ async fn get_messages(session: &Session, request: GetMessages) {
 /// The user's own version of a `.based` file of this chat.
 async fn save_version(session: &Session, request: SaveVersion) {
     use super::user_edit::SaveError;
-    match super::user_edit::save(&session.state, &session.chat_id, request).await {
+    match super::user_edit::save(&session.state, &session.user_id, &session.chat_id, request).await {
         Ok(saved) => {
             session
                 .send_json(&ServerAction::VersionSaved(saved.answer.clone()))
@@ -360,7 +371,9 @@ async fn save_version(session: &Session, request: SaveVersion) {
             saved.publish(&session.state, &session.chat_id);
         }
         Err(SaveError::Store(error)) => store_error(session, error).await,
-        Err(SaveError::NotBased(error) | SaveError::TooLarge(error)) => session.send_error(error).await,
+        Err(SaveError::NotBased(error) | SaveError::TooLarge(error) | SaveError::Quota(error)) => {
+            session.send_error(error).await
+        }
         Err(SaveError::Conflict { message, conflict }) => {
             session
                 .send_json(&ErrorFrame {

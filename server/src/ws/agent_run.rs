@@ -37,6 +37,9 @@ pub async fn new_message(session: &Session, request: NewMessage) {
     if let Err(too_long) = session.check_message_size("A prompt", &request.prompt) {
         return session.send_error(too_long).await;
     }
+    if !session.admit(request.prompt.len()).await {
+        return;
+    }
     let chat = match state.store.chat(&session.chat_id).await {
         Ok(chat) => chat,
         Err(error) => return store_error(session, error).await,

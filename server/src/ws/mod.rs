@@ -133,6 +133,8 @@ async fn ws_caller(state: &SharedState, query_token: Option<&str>, header: Optio
 pub(crate) struct Session {
     pub state: SharedState,
     pub chat_id: String,
+    /// The chat's owner, whose storage quota the session's writes count against.
+    pub user_id: String,
     pub wants_events: Arc<AtomicBool>,
     pub queue: mpsc::Sender<Outgoing>,
 }
@@ -168,6 +170,27 @@ impl Session {
         ))
     }
 
+    /// Admits a write of `bytes` more into the chat owner's storage quota; on refusal the
+    /// client gets an error frame saying why, and nothing is written.
+    pub async fn admit(&self, bytes: usize) -> bool {
+        match self
+            .state
+            .quota
+            .admit(&self.state.store, &self.user_id, bytes as u64)
+            .await
+        {
+            Ok(()) => true,
+            Err(crate::quota::QuotaError::Store(error)) => {
+                actions::store_error(self, error).await;
+                false
+            }
+            Err(exceeded) => {
+                self.send_error(exceeded.to_string()).await;
+                false
+            }
+        }
+    }
+
     /// A protocol-1 client: it gets the original's shapes (file contents as strings).
     pub fn is_legacy(&self) -> bool {
         !self.wants_events.load(Ordering::Relaxed)
@@ -185,18 +208,18 @@ async fn session(
     let (sink, mut stream) = socket.split();
     let (queue, outgoing) = mpsc::channel(SESSION_QUEUE);
     let writer = tokio::spawn(write_frames(sink, outgoing));
-    let session = Session {
-        state: state.clone(),
-        chat_id,
-        wants_events: Arc::new(AtomicBool::new(wants_events)),
-        queue,
-    };
-
     // Another user's chat is answered exactly like a missing one.
-    let chat = match state.store.chat(&session.chat_id).await {
+    let chat = match state.store.chat(&chat_id).await {
         Ok(chat) if caller.user_id().is_none_or(|user| user == chat.user_id) => Ok(chat),
         Ok(_) => Err(StoreError::NotFound("Chat")),
         Err(error) => Err(error),
+    };
+    let session = Session {
+        state: state.clone(),
+        chat_id,
+        user_id: chat.as_ref().map(|chat| chat.user_id.clone()).unwrap_or_default(),
+        wants_events: Arc::new(AtomicBool::new(wants_events)),
+        queue,
     };
     let chat = match chat {
         Ok(chat) => chat,

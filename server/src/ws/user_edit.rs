@@ -19,6 +19,8 @@ pub enum SaveError {
     /// The file is not a `.based` file (it has no versions).
     NotBased(String),
     TooLarge(String),
+    /// The owner's storage quota has no room for it.
+    Quota(String),
     /// `base_version_id` is no longer the file's latest version.
     Conflict {
         message: String,
@@ -66,7 +68,7 @@ fn conflict(filename: &str, file_id: &str, base: &str, latest: &str) -> SaveErro
 ///
 /// The base is checked first (a stale one is answered before validating), and again inside the
 /// save's own transaction, so a version committed in between is a conflict too.
-pub async fn save(state: &SharedState, chat_id: &str, request: SaveVersion) -> Result<Saved, SaveError> {
+pub async fn save(state: &SharedState, user_id: &str, chat_id: &str, request: SaveVersion) -> Result<Saved, SaveError> {
     if request.content.len() as u64 > MAX_CODE_BYTES {
         return Err(SaveError::TooLarge(format!(
             "The content is too large: {} bytes, at most {MAX_CODE_BYTES}.",
@@ -108,6 +110,12 @@ pub async fn save(state: &SharedState, chat_id: &str, request: SaveVersion) -> R
             },
             events: Vec::new(),
         });
+    }
+    // Stored twice: as the version and in the conversation entry that shows it.
+    match state.quota.admit(store, user_id, 2 * content.len() as u64).await {
+        Ok(()) => {}
+        Err(crate::quota::QuotaError::Store(error)) => return Err(error.into()),
+        Err(exceeded) => return Err(SaveError::Quota(exceeded.to_string())),
     }
     let entry = MessageRecord::file(
         "user",
