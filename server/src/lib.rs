@@ -4,11 +4,9 @@
 
 pub mod agent;
 pub mod auth;
-pub mod based;
 pub mod cli;
 pub mod config;
 pub mod connections;
-pub mod diff;
 pub mod error;
 pub mod files;
 pub mod http;
@@ -19,6 +17,11 @@ pub mod secrets;
 pub mod state;
 pub mod store;
 pub mod ws;
+
+// The toolchain and the diff engine are crates of their own (they depend on nothing here);
+// their old paths stay valid inside the server.
+pub use kafka_based as based;
+pub use kafka_diff as diff;
 
 /// The allocator every binary that serves declares as its global allocator: after a burst it
 /// returns freed memory to the system within moments, where glibc's malloc kept hundreds of

@@ -1,7 +1,7 @@
 //! Making and applying a diff between two 10,000-line files.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kafka_server::diff::{apply_patch, apply_tolerant, make_patch};
+use kafka_diff::{apply_patch, apply_tolerant, make_patch};
 use std::hint::black_box;
 
 /// Two 10,000-line files that differ in about 1% of their lines.

@@ -1,7 +1,7 @@
 //! Validating a 5,000-line Based file.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kafka_server::based::validate;
+use kafka_based::validate;
 use std::hint::black_box;
 
 /// A realistic flow block (10 lines) repeated to 5,000 lines.
