@@ -1,5 +1,10 @@
 //! Every JSON example of the brief deserializes into our types and serializes back to the
 //! same JSON. Our additions (documented in the README) are the only extra fields allowed.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 use kafka_protocol::rest::{
     ChatResponse, Detail, FileRenameResponse, FileUploadResponse, LoginRequest, LoginResponse, ModelInfo,

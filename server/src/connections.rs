@@ -15,7 +15,9 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -107,9 +109,9 @@ impl Gate {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Counts> {
         // Counts are whole between statements: recover them after a panic elsewhere.
-        self.open.lock().unwrap_or_else(|p| p.into_inner())
+        self.open.lock()
     }
 }
 

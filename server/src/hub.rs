@@ -12,7 +12,9 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
 
 use kafka_protocol::ws::{ChatEvent, ErrorFrame};
 use tokio::sync::mpsc;
@@ -80,7 +82,7 @@ pub struct Membership {
 
 impl Drop for Membership {
     fn drop(&mut self) {
-        let mut chats = self.hub.chats.lock().unwrap_or_else(|p| p.into_inner());
+        let mut chats = self.hub.chats.lock();
         if let Some(subscribers) = chats.get_mut(&self.chat_id) {
             subscribers.retain(|s| s.id != self.id);
             if subscribers.is_empty() {
@@ -340,12 +342,12 @@ impl Hub {
         }
     }
 
-    fn lock_chats(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Subscriber>>> {
+    fn lock_chats(&self) -> parking_lot::MutexGuard<'_, HashMap<String, Vec<Subscriber>>> {
         // A panic while holding the lock cannot leave the map half-changed: recover it.
-        self.chats.lock().unwrap_or_else(|p| p.into_inner())
+        self.chats.lock()
     }
 
-    fn lock_runs(&self) -> std::sync::MutexGuard<'_, HashMap<String, LocalRun>> {
-        self.agent_runs.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock_runs(&self) -> parking_lot::MutexGuard<'_, HashMap<String, LocalRun>> {
+        self.agent_runs.lock()
     }
 }

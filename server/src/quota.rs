@@ -9,8 +9,8 @@
 //! The server's own additions to an admitted request (the agent's answer, a deletion note) are
 //! not refused: they are bounded by the reply cap, and a quota must never block a delete.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::store::{Store, StoreError};
@@ -102,8 +102,7 @@ impl StorageQuota {
         self.lock().remove(user_id);
     }
 
-    /// The counts are plain numbers: one left behind by a panic is still a count.
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Count>> {
-        self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<String, Count>> {
+        self.counts.lock()
     }
 }

@@ -22,6 +22,8 @@ pub enum SecretError {
     NoKey,
     #[error("a model key could not be decrypted (wrong KAFKA_SECRET_KEY, or a damaged row)")]
     Undecryptable,
+    #[error("a model key could not be encrypted (the system's randomness failed)")]
+    Unsealable,
 }
 
 /// Seals and opens model keys. Cheap to clone.
@@ -44,6 +46,8 @@ impl Sealer {
             return Self::default();
         };
         let material = digest(&SHA256, &[DERIVATION_LABEL, secret.as_bytes()].concat());
+        // A SHA-256 digest is always the 32 bytes ChaCha20-Poly1305 takes.
+        #[expect(clippy::expect_used, reason = "a SHA-256 digest is a valid key")]
         let key = UnboundKey::new(&CHACHA20_POLY1305, material.as_ref()).expect("32-byte key");
         Self {
             key: Some(Arc::new(LessSafeKey::new(key))),
@@ -59,22 +63,24 @@ impl Sealer {
     }
 
     /// What to store for `plain`, the key of model `model_id`.
-    pub fn seal(&self, plain: &str, model_id: &str) -> String {
+    pub fn seal(&self, plain: &str, model_id: &str) -> Result<String, SecretError> {
         let Some(key) = &self.key else {
-            return plain.to_owned();
+            return Ok(plain.to_owned());
         };
         let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new().fill(&mut nonce).expect("system randomness");
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| SecretError::Unsealable)?;
         let mut data = plain.as_bytes().to_vec();
         key.seal_in_place_append_tag(
             Nonce::assume_unique_for_key(nonce),
             Aad::from(model_id.as_bytes()),
             &mut data,
         )
-        .expect("sealing cannot fail for in-memory data");
+        .map_err(|_| SecretError::Unsealable)?;
         let mut sealed = nonce.to_vec();
         sealed.extend_from_slice(&data);
-        format!("{SEALED_PREFIX}{}", STANDARD.encode(sealed))
+        Ok(format!("{SEALED_PREFIX}{}", STANDARD.encode(sealed)))
     }
 
     /// The plain key from what was stored for model `model_id`.
@@ -104,12 +110,12 @@ mod tests {
     #[test]
     fn sealed_keys_open_only_with_the_same_secret_and_model() {
         let sealer = Sealer::new(Some("correct horse battery staple"));
-        let sealed = sealer.seal("sk-live-123", "model-1");
+        let sealed = sealer.seal("sk-live-123", "model-1").unwrap();
         assert!(Sealer::is_sealed(&sealed));
         assert!(!sealed.contains("sk-live-123"));
         assert_eq!(sealer.open(&sealed, "model-1").unwrap(), "sk-live-123");
         // Two seals of one key differ (random nonce).
-        assert_ne!(sealed, sealer.seal("sk-live-123", "model-1"));
+        assert_ne!(sealed, sealer.seal("sk-live-123", "model-1").unwrap());
         assert_eq!(sealer.open(&sealed, "model-2"), Err(SecretError::Undecryptable));
         let other = Sealer::new(Some("another secret"));
         assert_eq!(other.open(&sealed, "model-1"), Err(SecretError::Undecryptable));
@@ -119,7 +125,7 @@ mod tests {
     #[test]
     fn without_a_secret_keys_pass_through() {
         let sealer = Sealer::new(None);
-        assert_eq!(sealer.seal("sk-1", "m"), "sk-1");
+        assert_eq!(sealer.seal("sk-1", "m").unwrap(), "sk-1");
         assert_eq!(sealer.open("sk-1", "m").unwrap(), "sk-1");
         assert!(!Sealer::new(Some("")).is_active());
         // A sealer with a secret still reads keys stored before the secret was set.

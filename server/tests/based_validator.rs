@@ -1,5 +1,10 @@
 //! Validator tests: the reference's examples and real-file shapes must pass, and
 //! every rule has an invalid case pinned to its exact line and column.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 use kafka_server::based::{Diagnostic, Severity, describe_for_model, has_errors, render, validate};
 use proptest::prelude::*;

@@ -1,5 +1,10 @@
 //! Diff engine tests: exact output format, strict and reverse application, the
 //! tolerant applier on sloppy model-written diffs, and round-trip properties.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 use kafka_server::diff::{PatchError, apply_patch, apply_patch_reverse, apply_tolerant, make_patch};
 use proptest::prelude::*;

@@ -5,6 +5,11 @@
 //! The database is SQLite in the data directory, or, when `KAFKA_TEST_DATABASE_URL` names a
 //! PostgreSQL server (`postgres://user@host:port/db`), a fresh database created on it for
 //! each test server, so tests stay isolated and can run in parallel on either backend.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test support: a panic is the failure report"
+)]
 
 pub mod fake_model;
 pub mod golden;

@@ -1,4 +1,9 @@
 //! The agent end to end against a fake OpenAI-compatible model served over real HTTP.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

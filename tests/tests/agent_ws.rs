@@ -1,5 +1,10 @@
 //! `new_message` end to end: the real server, a WebSocket client, and a fake
 //! OpenAI-compatible model served over HTTP.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 use std::time::{Duration, Instant};
 

@@ -1,4 +1,9 @@
 //! The validator's two faces: `POST /based/validate` and `kafka-server check FILE…`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 use std::process::Command;
 

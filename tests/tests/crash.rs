@@ -1,5 +1,10 @@
 //! A server killed with SIGKILL loses nothing it acknowledged: every change is committed
 //! before its reply goes out. Spawns the real binary, kills it, restarts it on the same data.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 use base64::Engine;
 use kafka_tests::{ServerProcess, WsClient};

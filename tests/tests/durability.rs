@@ -1,6 +1,11 @@
 //! What the server promises about what it acknowledged, under a kill, a full disk, and
 //! concurrent clients of one chat. Spawns the real binary (as `crash.rs` does) where a
 //! process must die; otherwise an in-process server.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 use std::collections::HashMap;
 use std::sync::Arc;

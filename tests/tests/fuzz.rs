@@ -6,6 +6,11 @@
 //! - WebSocket frames against a real server: every frame gets an answer and the socket stays open.
 //! - The Based validator (and its diagnostic rendering) never panics.
 //! - The tolerant diff apply never panics, and applies any unmodified patch exactly.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 use std::fmt::Debug;
 use std::path::PathBuf;

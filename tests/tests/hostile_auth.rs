@@ -9,6 +9,11 @@
 //!
 //! The tests of this file take turns (`TURN`), so that one's hashing does not show in
 //! another's memory measurement.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

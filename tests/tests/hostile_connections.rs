@@ -1,5 +1,10 @@
 //! Connections a stranger opens and never uses: each is closed in time, and however many they
 //! open, others are still served. Loopback only: the attacker's sockets come from 127.0.0.2.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

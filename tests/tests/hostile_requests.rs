@@ -1,6 +1,11 @@
 //! Requests a hostile web page or client sends: cross-origin posts and sockets, rebound host
 //! names, too many files, endless messages, deceptive names. Each is refused with a reason
 //! and changes nothing.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 use base64::Engine;
 use futures_util::SinkExt;

@@ -3,6 +3,11 @@
 //! both never share a version number; the agent slot of a chat is one across instances.
 //!
 //! Needs `KAFKA_TEST_DATABASE_URL` (`.ci/run` sets it); skipped, saying so, without it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 use std::collections::HashSet;
 use std::sync::Arc;

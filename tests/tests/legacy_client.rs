@@ -6,6 +6,11 @@
 //! open it, upload to the chat and delete that, ask the agent for a file, ask a question,
 //! reload. It renders every conversation entry's `content` as text, so each must be a string
 //! (structured entries as the JSON text the original stores).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 use base64::Engine;
 use kafka_tests::fake_model::FakeModel;

@@ -1,5 +1,10 @@
 //! After a burst of large requests the server gives its memory back: the real binary, bursts
 //! of uploads and echoes, its RSS read from /proc until it is near where it started.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 use std::time::{Duration, Instant};
 

@@ -6,6 +6,11 @@
 //! Every connection stays on 127.0.0.1. Host names are answered by a stand-in resolver (the
 //! server's `model_host_lookup`), so no DNS query leaves the machine, and the internal
 //! addresses other than loopback are only ever registered, never called.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 use std::collections::HashMap;
 use std::net::IpAddr;

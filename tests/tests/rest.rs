@@ -1,4 +1,9 @@
 //! The brief's REST API against the real server: each example, each error path, cascades.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 use kafka_protocol::rest::{
     ChatResponse, Detail, FileRenameResponse, FileUploadResponse, LoginResponse, ModelInfo, WorkspaceNewResponse,

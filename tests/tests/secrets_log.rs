@@ -3,6 +3,11 @@
 //! likely to leak it — adding the model, successful and failing model calls (whose error
 //! bodies echo the key), retries — and the captured text is searched for the key.
 //! Its own test binary: the subscriber is global.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

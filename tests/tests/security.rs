@@ -2,6 +2,11 @@
 //! the real server. The matrix at the heart of it sends every endpoint and WebSocket action
 //! with no token, another user's token and the owner's token, and checks each status and that
 //! refused requests changed nothing.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 use std::time::Duration;
 

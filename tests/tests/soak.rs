@@ -1,6 +1,11 @@
 //! The soak in CI: mixed load against the real server for 60 s (`KAFKA_SOAK_SECS` overrides),
 //! then no errors, consistent counts (checked by the clients), a clean foreign-key check
 //! and bounded memory. `kafka-load --scenario soak` runs the long version.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 use std::time::Duration;
 

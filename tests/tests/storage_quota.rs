@@ -1,6 +1,11 @@
 //! Issue 17: the per-user storage quota (`--storage-quota-mb`) over uploads, conversation and
 //! file versions, against the real server: every way in is refused with the limit named,
 //! nothing is written, other users are untouched, and deleting makes room at once.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 use std::time::Duration;
 

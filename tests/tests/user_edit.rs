@@ -1,5 +1,10 @@
 //! Issue 22: the user's own version of a `.based` file (`save_version` and
 //! `POST /file/{file_id}/versions`) over the real server, and the agent building on it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 use std::time::Duration;
 

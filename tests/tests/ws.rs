@@ -1,4 +1,9 @@
 //! The brief's WebSocket protocol against the real server, with tokio-tungstenite clients.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 use std::path::Path;
 use std::time::Duration;

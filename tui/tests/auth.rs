@@ -2,6 +2,11 @@
 //! every request: the client sends `Authorization: Bearer …` once it has a token (and nothing
 //! in open mode), puts the token on the WebSocket URL, tells a 401 apart, and the app asks
 //! for a password or goes back to the login screen when the server says 401.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -2,6 +2,11 @@
 //! model: log in, add a model, chat a Based file into existence, change it, see the diff,
 //! revert it, quit. Also: live changes from another client, and reconnecting after the
 //! server went away.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 mod common;
 

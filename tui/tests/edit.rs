@@ -6,6 +6,11 @@
 //! The terminal handover itself (leaving the alternate screen and raw mode around the
 //! editor) is in `terminal.rs`, which needs a real terminal; these tests drive the same
 //! `Driver` calls that loop makes (`take_pending_edit`, `run_edit`) without one.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 // Each test binary uses a part of the harness.
 #[allow(dead_code)]

@@ -1,5 +1,10 @@
 //! Every screen on ratatui's TestBackend at 80×24 and 120×40, as insta snapshots; and every
 //! screen at small and odd sizes, which must render without panicking.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 mod fixtures;
 

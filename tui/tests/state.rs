@@ -1,4 +1,9 @@
 //! The app's update functions alone: keys and frames in, state and commands out.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test: a panic is the failure report"
+)]
 
 mod fixtures;
 

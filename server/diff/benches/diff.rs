@@ -1,4 +1,5 @@
 //! Making and applying a diff between two 10,000-line files.
+#![allow(clippy::unwrap_used, reason = "a benchmark stops on any failure")]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use kafka_diff::{apply_patch, apply_tolerant, make_patch};

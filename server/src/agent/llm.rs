@@ -213,9 +213,10 @@ impl LlmClient {
             // sight (and a proxy on the private network would itself be refused).
             builder = builder.no_proxy();
         }
+        // Fails only when the TLS backend cannot start, which no request could survive.
+        #[expect(clippy::expect_used, reason = "without TLS no model can be called")]
         let http = builder
             .build()
-            // Fails only when the TLS backend cannot start, which no request could survive.
             .expect("the HTTP client's TLS backend failed to initialise");
         Self { http, settings }
     }

@@ -82,14 +82,14 @@ impl Hasher {
     pub fn new(workers: usize, waiting: usize) -> Self {
         let workers = workers.max(1);
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
-        let queue = Arc::new(std::sync::Mutex::new(queue));
+        let queue = Arc::new(parking_lot::Mutex::new(queue));
         for n in 0..workers {
             let queue = queue.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("kafka-hash-{n}"))
                 .spawn(move || {
                     loop {
-                        let job = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let job = queue.lock().recv();
                         let Ok(job) = job else { break };
                         // A panicking job must not take its worker with it.
                         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));

@@ -6,9 +6,9 @@
 //! failure under the lock, before the password is hashed, so concurrent guesses cannot all
 //! pass the check before any of them is counted. A success takes its count back.
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Failures allowed per account inside the window.
@@ -34,7 +34,7 @@ impl LoginThrottle {
     /// `Err(wait)` when the account or the address must wait before trying again (nothing
     /// is counted).
     pub fn check(&self, email: &str, address: Option<IpAddr>) -> Result<(), Duration> {
-        let mut failures = self.failures.lock().expect("throttle lock");
+        let mut failures = self.failures.lock();
         wait_for(&mut failures, email, address, Instant::now())
     }
 
@@ -43,7 +43,7 @@ impl LoginThrottle {
     /// abandoned midway); [`Self::succeeded`] and [`Self::release`] take it back.
     pub fn reserve(&self, email: &str, address: Option<IpAddr>) -> Result<Reservation, Duration> {
         let now = Instant::now();
-        let mut failures = self.failures.lock().expect("throttle lock");
+        let mut failures = self.failures.lock();
         wait_for(&mut failures, email, address, now)?;
         if failures.len() > PRUNE_ABOVE {
             failures.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < WINDOW));
@@ -62,7 +62,7 @@ impl LoginThrottle {
     /// The password was right: the account's failures are cleared, and the address's count of
     /// this attempt is taken back.
     pub fn succeeded(&self, reservation: Reservation) {
-        let mut failures = self.failures.lock().expect("throttle lock");
+        let mut failures = self.failures.lock();
         failures.remove(&Key::Account(reservation.email.clone()));
         if let Some(address) = reservation.address {
             unreserve(&mut failures, &Key::Address(address), reservation.at);
@@ -71,7 +71,7 @@ impl LoginThrottle {
 
     /// The password was not checked after all (the hashing pool was full): uncounted.
     pub fn release(&self, reservation: Reservation) {
-        let mut failures = self.failures.lock().expect("throttle lock");
+        let mut failures = self.failures.lock();
         for key in reservation.keys() {
             unreserve(&mut failures, &key, reservation.at);
         }
@@ -179,7 +179,7 @@ mod tests {
         throttle.succeeded(again);
         assert!(throttle.check("a@x.io", Some(address)).is_ok());
         drop(held);
-        let failures = throttle.failures.lock().unwrap();
+        let failures = throttle.failures.lock();
         assert_eq!(failures[&Key::Address(address)].len(), ACCOUNT_LIMIT - 1);
     }
 

@@ -6,11 +6,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::digest::{SHA256, digest};
 use ring::rand::{SecureRandom, SystemRandom};
 
-/// A fresh token.
-pub fn new_token() -> String {
+/// A fresh token; `Err` only when the system's randomness fails.
+pub fn new_token() -> Result<String, ring::error::Unspecified> {
     let mut bytes = [0u8; 32];
-    SystemRandom::new().fill(&mut bytes).expect("system randomness");
-    URL_SAFE_NO_PAD.encode(bytes)
+    SystemRandom::new().fill(&mut bytes)?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// What the database stores for `token` (hex SHA-256). A fast hash is right here: tokens
@@ -29,7 +29,7 @@ mod tests {
 
     #[test]
     fn tokens_are_long_distinct_and_hash_stably() {
-        let (a, b) = (new_token(), new_token());
+        let (a, b) = (new_token().unwrap(), new_token().unwrap());
         assert_ne!(a, b);
         assert_eq!(a.len(), 43, "32 bytes in unpadded base64url");
         assert_eq!(token_hash(&a), token_hash(&a));

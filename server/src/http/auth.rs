@@ -90,7 +90,7 @@ async fn login(state: &SharedState, address: Option<IpAddr>, body: &[u8]) -> Res
         AuthMode::Token => protected_login(state, &email, address, request.password).await?,
         AuthMode::Open => open_login(state, &email, address, request.password).await?,
     };
-    let token = tokens::new_token();
+    let token = tokens::new_token().map_err(ApiError::internal)?;
     let expires_at = now_iso_after(state.settings.token_ttl);
     let token_hash = tokens::token_hash(&token);
     let mut overview = state

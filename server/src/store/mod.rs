@@ -27,7 +27,9 @@ mod workspaces;
 
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
@@ -151,8 +153,8 @@ impl KnownUsers {
         users.insert(email.to_owned(), id.to_owned());
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<String, String>> {
+        self.0.lock()
     }
 }
 

@@ -60,7 +60,7 @@ impl Store {
         base_url: &str,
     ) -> StoreResult<ModelRecord> {
         let id = new_id();
-        let sealed = self.sealer.seal(api_key, &id);
+        let sealed = self.sealer.seal(api_key, &id).map_err(StoreError::Secret)?;
         let row = (id.clone(), name.to_owned(), base_url.to_owned(), user_id.to_owned());
         self.write(move |conn| {
             Box::pin(async move {
@@ -152,7 +152,7 @@ impl Store {
                 let mut sealed = 0;
                 for (id, stored) in rows.iter().filter(|(_, ak)| !crate::secrets::Sealer::is_sealed(ak)) {
                     sqlx::query("UPDATE models SET ak = $1 WHERE id = $2")
-                        .bind(sealer.seal(stored, id))
+                        .bind(sealer.seal(stored, id).map_err(StoreError::Secret)?)
                         .bind(id)
                         .execute(&mut *conn)
                         .await?;

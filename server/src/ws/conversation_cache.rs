@@ -8,7 +8,9 @@
 //! Bounded by bytes; the least recently built chats go first.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 /// Conversation text the cache may hold in all.
 const MAX_BYTES: usize = 128 * 1024 * 1024;
@@ -58,9 +60,9 @@ impl ConversationCache {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Inner> {
         // The map is consistent between statements: recover it after a panic elsewhere.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.lock()
     }
 }
 

@@ -7,7 +7,9 @@
 //! version. The cache is bounded by bytes; the oldest entries go first.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use crate::diff::make_patch;
 
@@ -96,9 +98,9 @@ impl DiffCache {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Inner> {
         // The map is consistent between statements: recover it after a panic elsewhere.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.lock()
     }
 }
 
