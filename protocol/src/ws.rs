@@ -25,8 +25,9 @@ pub const PROTOCOL_V2: u32 = 2;
 // ---------------------------------------------------------------------------------------
 
 /// A client frame that carries an `action`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, strum::VariantNames)]
 #[serde(tag = "action", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ClientAction {
     UploadFile(UploadFile),
     NewMessage(NewMessage),
@@ -45,18 +46,8 @@ pub enum ClientAction {
 }
 
 impl ClientAction {
-    /// Every action name a server understands, for error messages.
-    pub const NAMES: &'static [&'static str] = &[
-        "upload_file",
-        "new_message",
-        "revert_version",
-        "delete_file",
-        "hello",
-        "cancel",
-        "get_diff",
-        "get_messages",
-        "save_version",
-    ];
+    /// Every action name a server understands, spelled as serde spells it (derived by strum).
+    pub const NAMES: &'static [&'static str] = <Self as strum::VariantNames>::VARIANTS;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -451,5 +442,21 @@ impl ServerFrame {
             return ServerFrame::Text(text.to_owned());
         };
         parsed.unwrap_or_else(|_| ServerFrame::Text(text.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClientAction;
+
+    #[test]
+    fn every_action_name_is_one_serde_knows() {
+        assert_eq!(ClientAction::NAMES.len(), 9);
+        for name in ClientAction::NAMES {
+            let parsed = serde_json::from_value::<ClientAction>(serde_json::json!({ "action": name }));
+            if let Err(error) = parsed {
+                assert!(!error.to_string().contains("unknown variant"), "{name}: {error}");
+            }
+        }
     }
 }
