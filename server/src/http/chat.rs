@@ -6,7 +6,7 @@ use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
-use super::form::{Form, form};
+use super::form::{Form, FromForm, typed_form};
 use super::{caller, reply, with_state};
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -19,13 +19,13 @@ pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
         .and(warp::post())
         .and(with_state(state.clone()))
         .and(caller(state.clone()))
-        .and(form(limit, limit))
+        .and(typed_form(limit, limit))
         .then(|state: SharedState, caller, form| async move { reply(new_chat(&state, caller, form).await) });
     let rename = warp::path!("chat" / "rename")
         .and(warp::patch())
         .and(with_state(state.clone()))
         .and(caller(state.clone()))
-        .and(form(limit, limit))
+        .and(typed_form(limit, limit))
         .then(|state: SharedState, caller, form| async move { reply(rename_chat(&state, caller, form).await) });
     let delete = warp::path!("chat" / String)
         .and(warp::delete())
@@ -45,24 +45,35 @@ fn chat_response(chat: ChatRecord) -> ChatResponse {
 
 /// The fields of `POST /chat/new`.
 #[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // documentation only: the form is read field by field
 pub struct NewChatForm {
     user_id: String,
     workspace_id: String,
     chat_name: String,
 }
 
+impl FromForm for NewChatForm {
+    fn from_form(form: Form) -> Result<Self, ApiError> {
+        Ok(Self {
+            user_id: form.non_blank_string("user_id")?,
+            workspace_id: form.non_blank_string("workspace_id")?,
+            chat_name: form.non_blank_string("chat_name")?,
+        })
+    }
+}
+
 #[utoipa::path(post, path = "/chat/new", tag = "Chat",
     request_body(content = NewChatForm, content_type = "multipart/form-data"),
     responses((status = 200, body = ChatResponse), (status = 404, body = Detail), (status = 422, body = Detail)))]
-async fn new_chat(state: &SharedState, caller: Caller, form: Result<Form, ApiError>) -> Result<ChatResponse, ApiError> {
+async fn new_chat(
+    state: &SharedState,
+    caller: Caller,
+    form: Result<NewChatForm, ApiError>,
+) -> Result<ChatResponse, ApiError> {
     let form = form?;
-    let user_id = form.non_blank("user_id")?;
-    let workspace_id = form.non_blank("workspace_id")?;
-    let name = form.non_blank("chat_name")?;
+    let (user_id, workspace_id, name) = (&form.user_id, &form.workspace_id, &form.chat_name);
     caller.check_user_field(&state.store, user_id).await?;
     // Someone else's workspace is answered like a missing one.
-    if state.store.workspace_owner(workspace_id).await? != user_id {
+    if state.store.workspace_owner(workspace_id).await? != *user_id {
         return Err(ApiError::NotFound("Workspace"));
     }
     Ok(chat_response(
@@ -72,10 +83,18 @@ async fn new_chat(state: &SharedState, caller: Caller, form: Result<Form, ApiErr
 
 /// The fields of `PATCH /chat/rename`.
 #[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // documentation only
 pub struct RenameChatForm {
     chat_id: String,
     new_name: String,
+}
+
+impl FromForm for RenameChatForm {
+    fn from_form(form: Form) -> Result<Self, ApiError> {
+        Ok(Self {
+            chat_id: form.non_blank_string("chat_id")?,
+            new_name: form.non_blank_string("new_name")?,
+        })
+    }
 }
 
 #[utoipa::path(patch, path = "/chat/rename", tag = "Chat",
@@ -84,11 +103,10 @@ pub struct RenameChatForm {
 async fn rename_chat(
     state: &SharedState,
     caller: Caller,
-    form: Result<Form, ApiError>,
+    form: Result<RenameChatForm, ApiError>,
 ) -> Result<ChatResponse, ApiError> {
     let form = form?;
-    let chat_id = form.non_blank("chat_id")?;
-    let new_name = form.non_blank("new_name")?;
+    let (chat_id, new_name) = (&form.chat_id, &form.new_name);
     caller.check_owns(&state.store, Resource::Chat, chat_id).await?;
     let chat = state.store.rename_chat(chat_id, new_name).await?;
     state.hub.publish(

@@ -6,7 +6,7 @@ use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
-use super::form::{Form, form};
+use super::form::{Form, FormFile, FromForm, typed_form};
 use super::{caller, json_body, reply, with_state};
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -22,13 +22,13 @@ pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
         .and(warp::post())
         .and(with_state(state.clone()))
         .and(caller(state.clone()))
-        .and(form(limits.0, limits.1))
+        .and(typed_form(limits.0, limits.1))
         .then(|state: SharedState, caller, form| async move { reply(upload(&state, caller, form).await) });
     let rename = warp::path!("file" / "rename")
         .and(warp::patch())
         .and(with_state(state.clone()))
         .and(caller(state.clone()))
-        .and(form(64 * 1024, 64 * 1024))
+        .and(typed_form(64 * 1024, 64 * 1024))
         .then(|state: SharedState, caller, form| async move { reply(rename_file(&state, caller, form).await) });
     let delete = warp::path!("file" / "delete" / String)
         .and(warp::delete())
@@ -67,7 +67,6 @@ pub(super) fn upload_bytes(uploads: &[(String, bytes::Bytes)]) -> u64 {
 
 /// The multipart fields of `POST /file/upload`.
 #[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // documentation only: the form is read field by field
 pub struct UploadForm {
     /// Optional, as in the original (its web frontend sends none): the owner comes from the
     /// target (and the token). When given it must be the target's owner.
@@ -75,8 +74,26 @@ pub struct UploadForm {
     /// A chat ID when `is_chat` is true, else a workspace ID.
     target_id: String,
     is_chat: bool,
+    /// At least one.
     #[schema(value_type = Vec<String>, format = Binary)]
-    files: Vec<Vec<u8>>,
+    files: Vec<FormFile>,
+}
+
+impl FromForm for UploadForm {
+    fn from_form(mut form: Form) -> Result<Self, ApiError> {
+        let files = form.take_files("files");
+        if files.is_empty() {
+            return Err(ApiError::Invalid(
+                "Missing form field: files (at least one file).".into(),
+            ));
+        }
+        Ok(Self {
+            user_id: form.optional("user_id").filter(|id| !id.is_empty()).map(str::to_owned),
+            target_id: form.non_blank_string("target_id")?,
+            is_chat: form.boolean("is_chat")?,
+            files,
+        })
+    }
 }
 
 #[utoipa::path(post, path = "/file/upload", tag = "File",
@@ -85,17 +102,10 @@ pub struct UploadForm {
 async fn upload(
     state: &SharedState,
     caller: Caller,
-    form: Result<Form, ApiError>,
+    form: Result<UploadForm, ApiError>,
 ) -> Result<FileUploadResponse, ApiError> {
     let form = form?;
-    let user_id = form.optional("user_id").filter(|id| !id.is_empty());
-    let target_id = form.non_blank("target_id")?;
-    let is_chat = form.boolean("is_chat")?;
-    if form.files("files").is_empty() {
-        return Err(ApiError::Invalid(
-            "Missing form field: files (at least one file).".into(),
-        ));
-    }
+    let (user_id, target_id, is_chat) = (form.user_id.as_deref(), form.target_id.as_str(), form.is_chat);
     if let Some(user_id) = user_id {
         caller.check_user_field(&state.store, user_id).await?;
     }
@@ -112,11 +122,7 @@ async fn upload(
     if foreign {
         return Err(ApiError::NotFound(if is_chat { "Chat" } else { "Workspace" }));
     }
-    let uploads: Vec<_> = form
-        .files("files")
-        .iter()
-        .map(|f| (f.filename.clone(), f.bytes.clone()))
-        .collect();
+    let uploads: Vec<_> = form.files.into_iter().map(|f| (f.filename, f.bytes)).collect();
     state.quota.admit(&state.store, &owner, upload_bytes(&uploads)).await?;
     let saved = state
         .uploads
@@ -171,10 +177,19 @@ async fn delete_file(state: &SharedState, caller: Caller, file_id: &str) -> Resu
 
 /// The fields of `PATCH /file/rename`.
 #[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // documentation only
 pub struct RenameFileForm {
     file_id: String,
+    /// Sanitized like an uploaded file's name.
     new_name: String,
+}
+
+impl FromForm for RenameFileForm {
+    fn from_form(form: Form) -> Result<Self, ApiError> {
+        Ok(Self {
+            file_id: form.non_blank_string("file_id")?,
+            new_name: sanitize_filename(form.text("new_name")?).map_err(ApiError::Invalid)?,
+        })
+    }
 }
 
 #[utoipa::path(patch, path = "/file/rename", tag = "File",
@@ -183,11 +198,10 @@ pub struct RenameFileForm {
 async fn rename_file(
     state: &SharedState,
     caller: Caller,
-    form: Result<Form, ApiError>,
+    form: Result<RenameFileForm, ApiError>,
 ) -> Result<FileRenameResponse, ApiError> {
-    let form = form?;
-    let file_id = form.non_blank("file_id")?;
-    let new_name = sanitize_filename(form.text("new_name")?).map_err(ApiError::Invalid)?;
+    let RenameFileForm { file_id, new_name } = form?;
+    let file_id = file_id.as_str();
     caller.check_owns(&state.store, Resource::File, file_id).await?;
     let file = state.store.stored_file(file_id).await?;
     // Generated `.based` files have no bytes on disk; only their name changes.

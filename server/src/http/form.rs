@@ -53,10 +53,30 @@ impl Form {
         }
     }
 
-    /// The files sent under `name`, in order.
-    pub fn files(&self, name: &str) -> &[FormFile] {
-        self.files.get(name).map(Vec::as_slice).unwrap_or_default()
+    /// The files sent under `name`, in order, taken out of the form.
+    pub fn take_files(&mut self, name: &str) -> Vec<FormFile> {
+        self.files.remove(name).unwrap_or_default()
     }
+
+    /// [`Form::non_blank`], owned.
+    pub fn non_blank_string(&self, name: &str) -> Result<String, ApiError> {
+        self.non_blank(name).map(str::to_owned)
+    }
+}
+
+/// A form body read into the typed fields of one endpoint; the same struct documents the
+/// endpoint (utoipa), so the documentation cannot drift from what is read.
+pub trait FromForm: Sized {
+    fn from_form(form: Form) -> Result<Self, ApiError>;
+}
+
+/// Like [`form`], read into `T`. Errors (a bad body, a missing field) come out as `Err` for the
+/// handler.
+pub fn typed_form<T: FromForm + Send>(
+    max_body: u64,
+    max_file: u64,
+) -> impl Filter<Extract = (Result<T, ApiError>,), Error = warp::Rejection> + Clone {
+    form(max_body, max_file).map(|form: Result<Form, ApiError>| form.and_then(T::from_form))
 }
 
 /// Extracts a [`Form`] from a multipart or URL-encoded body of at most `max_body` bytes whose

@@ -5,7 +5,7 @@ use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
-use super::form::{Form, form};
+use super::form::{Form, FromForm, typed_form};
 use super::{caller, reply, with_state};
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -18,7 +18,7 @@ pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
         .and(warp::post())
         .and(with_state(state.clone()))
         .and(caller(state.clone()))
-        .and(form(limit, limit))
+        .and(typed_form(limit, limit))
         .then(|state: SharedState, caller, form| async move { reply(new_model(&state, caller, form).await) });
     let delete = warp::path!("models" / "delete" / String)
         .and(warp::delete())
@@ -30,7 +30,6 @@ pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
 
 /// The fields of `POST /models/new`.
 #[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // documentation only: the form is read field by field
 pub struct NewModelForm {
     user_id: String,
     /// The model name sent to the provider, e.g. `gpt-4o-mini`.
@@ -43,16 +42,28 @@ pub struct NewModelForm {
     base_url: String,
 }
 
+impl FromForm for NewModelForm {
+    fn from_form(form: Form) -> Result<Self, ApiError> {
+        Ok(Self {
+            user_id: form.non_blank_string("user_id")?,
+            name: form.non_blank_string("name")?,
+            // Local servers such as Ollama take any key; an empty one is allowed but must be sent.
+            ak: form.text("ak")?.to_owned(),
+            base_url: form.non_blank("base_url")?.trim_end_matches('/').to_owned(),
+        })
+    }
+}
+
 #[utoipa::path(post, path = "/models/new", tag = "Model",
     request_body(content = NewModelForm, content_type = "multipart/form-data"),
     responses((status = 200, body = ModelInfo), (status = 404, body = Detail), (status = 422, body = Detail)))]
-async fn new_model(state: &SharedState, caller: Caller, form: Result<Form, ApiError>) -> Result<ModelInfo, ApiError> {
+async fn new_model(
+    state: &SharedState,
+    caller: Caller,
+    form: Result<NewModelForm, ApiError>,
+) -> Result<ModelInfo, ApiError> {
     let form = form?;
-    let user_id = form.non_blank("user_id")?;
-    let name = form.non_blank("name")?;
-    // Local servers such as Ollama take any key; an empty one is allowed but must be sent.
-    let api_key = form.text("ak")?;
-    let base_url = form.non_blank("base_url")?.trim_end_matches('/');
+    let (user_id, name, api_key, base_url) = (&form.user_id, &form.name, &form.ak, &form.base_url);
     caller.check_user_field(&state.store, user_id).await?;
     // In token mode (unless allowed) internal hosts are refused: the server would call them.
     state

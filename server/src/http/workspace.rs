@@ -5,7 +5,7 @@ use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
-use super::form::{Form, form};
+use super::form::{Form, FormFile, FromForm, typed_form};
 use super::{caller, reply, with_state};
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -18,13 +18,13 @@ pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
         .and(warp::post())
         .and(with_state(state.clone()))
         .and(caller(state.clone()))
-        .and(form(limits.0, limits.1))
+        .and(typed_form(limits.0, limits.1))
         .then(|state: SharedState, caller, form| async move { reply(new_workspace(&state, caller, form).await) });
     let rename = warp::path!("workspace" / "rename")
         .and(warp::patch())
         .and(with_state(state.clone()))
         .and(caller(state.clone()))
-        .and(form(limits.0, limits.1))
+        .and(typed_form(limits.0, limits.1))
         .then(|state: SharedState, caller, form| async move { reply(rename_workspace(&state, caller, form).await) });
     let delete = warp::path!("workspace" / "delete" / String)
         .and(warp::delete())
@@ -38,12 +38,22 @@ pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
 
 /// The multipart fields of `POST /workspace/new`.
 #[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // documentation only: the form is read field by field
 pub struct NewWorkspaceForm {
     owner_id: String,
     name: String,
+    /// Optional: files to start the workspace with.
     #[schema(value_type = Vec<String>, format = Binary)]
-    files: Option<Vec<Vec<u8>>>,
+    files: Vec<FormFile>,
+}
+
+impl FromForm for NewWorkspaceForm {
+    fn from_form(mut form: Form) -> Result<Self, ApiError> {
+        Ok(Self {
+            files: form.take_files("files"),
+            owner_id: form.non_blank_string("owner_id")?,
+            name: form.non_blank_string("name")?,
+        })
+    }
 }
 
 #[utoipa::path(post, path = "/workspace/new", tag = "Workspace",
@@ -52,17 +62,12 @@ pub struct NewWorkspaceForm {
 async fn new_workspace(
     state: &SharedState,
     caller: Caller,
-    form: Result<Form, ApiError>,
+    form: Result<NewWorkspaceForm, ApiError>,
 ) -> Result<WorkspaceNewResponse, ApiError> {
     let form = form?;
-    let owner_id = form.non_blank("owner_id")?;
-    let name = form.non_blank("name")?;
+    let (owner_id, name) = (form.owner_id.as_str(), form.name.as_str());
     caller.check_user_field(&state.store, owner_id).await?;
-    let uploads: Vec<_> = form
-        .files("files")
-        .iter()
-        .map(|f| (f.filename.clone(), f.bytes.clone()))
-        .collect();
+    let uploads: Vec<_> = form.files.into_iter().map(|f| (f.filename, f.bytes)).collect();
     state
         .quota
         .admit(&state.store, owner_id, super::file::upload_bytes(&uploads))
@@ -97,10 +102,18 @@ async fn new_workspace(
 
 /// The fields of `PATCH /workspace/rename`.
 #[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // documentation only
 pub struct RenameWorkspaceForm {
     workspace_id: String,
     new_name: String,
+}
+
+impl FromForm for RenameWorkspaceForm {
+    fn from_form(form: Form) -> Result<Self, ApiError> {
+        Ok(Self {
+            workspace_id: form.non_blank_string("workspace_id")?,
+            new_name: form.non_blank_string("new_name")?,
+        })
+    }
 }
 
 #[utoipa::path(patch, path = "/workspace/rename", tag = "Workspace",
@@ -109,11 +122,10 @@ pub struct RenameWorkspaceForm {
 async fn rename_workspace(
     state: &SharedState,
     caller: Caller,
-    form: Result<Form, ApiError>,
+    form: Result<RenameWorkspaceForm, ApiError>,
 ) -> Result<WorkspaceRenameResponse, ApiError> {
     let form = form?;
-    let workspace_id = form.non_blank("workspace_id")?;
-    let new_name = form.non_blank("new_name")?;
+    let (workspace_id, new_name) = (form.workspace_id.as_str(), form.new_name.as_str());
     caller
         .check_owns(&state.store, Resource::Workspace, workspace_id)
         .await?;
