@@ -3,22 +3,35 @@
 //! up. Its result is saved with the assistant's message in one transaction before the reply.
 //!
 //! One run per chat at a time: a second `new_message` meanwhile is refused with an error.
+//!
+//! The answer's text streams to the chat's protocol-2 clients as `agent_output` frames,
+//! gathered so that a chat gets at most one every [`OUTPUT_INTERVAL`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-use kafka_protocol::ws::{AgentResponse, BasedFileContent, ChatEvent, ErrorFrame, Message, NewMessage, ServerAction};
+use kafka_protocol::ws::{
+    AgentResponse, BasedFileContent, ChatEvent, ErrorFrame, Message, NewMessage, ServerAction, TokenUsage,
+};
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 use super::Session;
 use super::actions::store_error;
 use super::payload::{based_file, message_added, version_added};
 use crate::agent::{
-    self, AgentError, AgentInput, AgentOutcome, BasedFile, ContextFile, ConversationLine, ModelEndpoint, Progress,
+    self, AgentError, AgentInput, AgentOutcome, BasedFile, ContextFile, ConversationLine, ModelEndpoint, Observer,
+    Progress, Usage,
 };
 use crate::hub::Outgoing;
 use crate::state::SharedState;
-use crate::store::{ChatFileRecord, FileKind, MessageRecord, StoreResult};
+use crate::store::{AgentRunRecord, ChatFileRecord, FileKind, MessageRecord, StoreResult, now_iso};
+
+/// Streamed text goes out at most this often per chat (about 20 frames a second): each frame
+/// crosses the event bus and every client's socket, and a model writes far more pieces.
+const OUTPUT_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Everything the spawned run needs; the session may end while it works.
 struct Run {
@@ -78,21 +91,162 @@ pub async fn new_message(session: &Session, request: NewMessage) {
         api_key: model.api_key,
     };
     tokio::spawn(async move {
-        let progress_state = run.state.clone();
-        let progress_chat = run.chat_id.clone();
-        let progress = move |step: Progress| {
-            progress_state.hub.publish(
-                &progress_chat,
-                ChatEvent::AgentProgress {
-                    stage: stage(&step).into(),
-                    label: step.label(),
-                },
-            );
+        let started_at = now_iso();
+        let observer = Arc::new(RunObserver::new(run.state.clone(), run.chat_id.clone()));
+        let ticker = observer.clone().start_ticker();
+        let outcome = agent::run(&run.state.llm, &endpoint, input, observer.as_ref(), cancel).await;
+        // Text still gathered belongs to an answer that failed or was cancelled: dropped.
+        ticker.cancel();
+        let kind = outcome_kind(&outcome);
+        let message_seq = run.finish(outcome).await;
+        let record = AgentRunRecord {
+            chat_id: run.chat_id.clone(),
+            model: endpoint.name.clone(),
+            outcome: kind.to_string(),
+            message_seq,
+            tokens: observer.total_usage().map(stored_tokens),
+            started_at,
+            finished_at: now_iso(),
         };
-        let outcome = agent::run(&run.state.llm, &endpoint, input, &progress, cancel).await;
-        run.finish(outcome).await;
+        if let Err(error) = run.state.store.record_agent_run(record).await {
+            tracing::error!(chat_id = %run.chat_id, %error, "recording the agent run failed");
+        }
         run.release().await;
     });
+}
+
+fn outcome_kind(outcome: &Result<AgentOutcome, AgentError>) -> &'static str {
+    match outcome {
+        Ok(AgentOutcome::Response { .. }) => "answer",
+        Ok(AgentOutcome::NewFile { .. }) => "file",
+        Ok(AgentOutcome::Edit { .. }) => "edit",
+        Err(AgentError::Cancelled) => "cancelled",
+        Err(_) => "failed",
+    }
+}
+
+/// Publishes a run's progress and streamed text to the chat, and adds up its token usage.
+struct RunObserver {
+    state: SharedState,
+    chat_id: String,
+    usage: Mutex<Option<Usage>>,
+    pending: Mutex<PendingOutput>,
+}
+
+/// Streamed text not yet sent.
+#[derive(Default)]
+struct PendingOutput {
+    attempt: u32,
+    text: String,
+    last_sent: Option<Instant>,
+}
+
+impl RunObserver {
+    fn new(state: SharedState, chat_id: String) -> Self {
+        Self {
+            state,
+            chat_id,
+            usage: Mutex::default(),
+            pending: Mutex::default(),
+        }
+    }
+
+    fn total_usage(&self) -> Option<Usage> {
+        *self.usage.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sends gathered text every interval, so the end of a burst does not wait for the next
+    /// piece (a model may pause for seconds). Stops when the returned token is cancelled.
+    fn start_ticker(self: Arc<Self>) -> CancellationToken {
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(OUTPUT_INTERVAL);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            while stopped.run_until_cancelled(interval.tick()).await.is_some() {
+                self.flush(false);
+            }
+        });
+        stop
+    }
+
+    /// Sends the gathered text: always when `now`, else once the interval has passed.
+    fn flush(&self, now: bool) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let due = now || pending.last_sent.is_none_or(|at| at.elapsed() >= OUTPUT_INTERVAL);
+        if due && !pending.text.is_empty() {
+            self.send_output(&mut pending);
+        }
+    }
+
+    fn send_output(&self, pending: &mut PendingOutput) {
+        let delta = std::mem::take(&mut pending.text);
+        pending.last_sent = Some(Instant::now());
+        self.state.hub.publish(
+            &self.chat_id,
+            ChatEvent::AgentOutput {
+                stage: "generating".into(),
+                attempt: pending.attempt,
+                delta,
+            },
+        );
+    }
+}
+
+impl Observer for RunObserver {
+    fn progress(&self, step: Progress) {
+        // What the model wrote goes out before the step that follows it (validating, done).
+        self.flush(true);
+        let usage = match step {
+            Progress::Done => self.total_usage().map(token_usage),
+            _ => None,
+        };
+        self.state.hub.publish(
+            &self.chat_id,
+            ChatEvent::AgentProgress {
+                stage: stage(&step).into(),
+                label: step.label(),
+                usage,
+            },
+        );
+    }
+
+    fn output(&self, attempt: u32, delta: &str) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if pending.attempt != attempt && !pending.text.is_empty() {
+            self.send_output(&mut pending);
+        }
+        pending.attempt = attempt;
+        pending.text.push_str(delta);
+        if pending.last_sent.is_none_or(|at| at.elapsed() >= OUTPUT_INTERVAL) {
+            self.send_output(&mut pending);
+        }
+    }
+
+    fn usage(&self, usage: Usage) {
+        *self
+            .usage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert_default() += usage;
+    }
+}
+
+fn stored_tokens(usage: Usage) -> (i64, i64, i64) {
+    let column = |count: u64| i64::try_from(count).unwrap_or(i64::MAX);
+    (
+        column(usage.prompt_tokens),
+        column(usage.completion_tokens),
+        column(usage.total_tokens),
+    )
+}
+
+fn token_usage(usage: Usage) -> TokenUsage {
+    TokenUsage {
+        prompt_tokens: usage.prompt_tokens,
+        completion_tokens: usage.completion_tokens,
+        total_tokens: usage.total_tokens,
+    }
 }
 
 async fn refuse_busy(session: &Session) {
@@ -186,23 +340,28 @@ impl Run {
     }
 
     /// Saves the outcome with the assistant's message, replies, and publishes the events.
-    async fn finish(&self, outcome: Result<AgentOutcome, AgentError>) {
+    /// Returns the saved message's `seq`.
+    async fn finish(&self, outcome: Result<AgentOutcome, AgentError>) -> Option<i64> {
         let result = match outcome {
             Ok(AgentOutcome::Response { text }) => self.save_answer(text).await,
             Ok(AgentOutcome::NewFile { filename, content }) => self.save_new_file(filename, content).await,
             Ok(AgentOutcome::Edit { filename, content }) => self.save_edit(filename, content).await,
             Err(error) => self.save_failure(&error).await,
         };
-        if let Err(error) = result {
-            tracing::error!(chat_id = %self.chat_id, %error, "saving the agent's result failed");
-            self.send_json(&ErrorFrame::new(
-                "The agent's result could not be saved; nothing was changed.",
-            ))
-            .await;
+        match result {
+            Ok(seq) => Some(seq),
+            Err(error) => {
+                tracing::error!(chat_id = %self.chat_id, %error, "saving the agent's result failed");
+                self.send_json(&ErrorFrame::new(
+                    "The agent's result could not be saved; nothing was changed.",
+                ))
+                .await;
+                None
+            }
         }
     }
 
-    async fn save_answer(&self, text: String) -> StoreResult<()> {
+    async fn save_answer(&self, text: String) -> StoreResult<i64> {
         let saved = self
             .state
             .store
@@ -210,10 +369,10 @@ impl Run {
             .await?;
         self.send(text).await;
         self.publish_messages(&saved);
-        Ok(())
+        Ok(last_seq(&saved))
     }
 
-    async fn save_failure(&self, error: &AgentError) -> StoreResult<()> {
+    async fn save_failure(&self, error: &AgentError) -> StoreResult<i64> {
         let text = format!("The agent stopped: {error}");
         let saved = self
             .state
@@ -222,10 +381,10 @@ impl Run {
             .await?;
         self.send_json(&ErrorFrame::new(text)).await;
         self.publish_messages(&saved);
-        Ok(())
+        Ok(last_seq(&saved))
     }
 
-    async fn save_new_file(&self, filename: String, content: String) -> StoreResult<()> {
+    async fn save_new_file(&self, filename: String, content: String) -> StoreResult<i64> {
         let files = self.state.store.chat_files(&self.chat_id).await?;
         let filename = unique_name(&filename, &files);
         let body = BasedFileContent {
@@ -246,11 +405,12 @@ impl Run {
                 file: based_file(&version.file_id, &filename, &[&version]),
             },
         );
+        let seq = saved.seq;
         self.publish_messages(&[saved]);
-        Ok(())
+        Ok(seq)
     }
 
-    async fn save_edit(&self, filename: String, content: String) -> StoreResult<()> {
+    async fn save_edit(&self, filename: String, content: String) -> StoreResult<i64> {
         let files = self.state.store.chat_files(&self.chat_id).await?;
         let Some(file) = files
             .iter()
@@ -274,8 +434,9 @@ impl Run {
         self.state
             .hub
             .publish(&self.chat_id, version_added(&filename, &version));
+        let seq = saved.seq;
         self.publish_messages(&[saved]);
-        Ok(())
+        Ok(seq)
     }
 
     fn publish_messages(&self, messages: &[MessageRecord]) {
@@ -283,6 +444,10 @@ impl Run {
             self.state.hub.publish(&self.chat_id, message_added(message));
         }
     }
+}
+
+fn last_seq(saved: &[MessageRecord]) -> i64 {
+    saved.last().map_or(0, |m| m.seq)
 }
 
 fn agent_response(file_id: &str, body: BasedFileContent) -> ServerAction {

@@ -419,7 +419,7 @@ impl ChatState {
             ChatEvent::AgentProgress { stage, .. } if stage == "done" && self.stale_progress => {
                 self.stale_progress = false;
             }
-            ChatEvent::AgentProgress { stage, label } if stage == "done" => {
+            ChatEvent::AgentProgress { stage, label, .. } if stage == "done" => {
                 self.done_seen = true;
                 self.progress = Some(label);
             }
@@ -428,6 +428,7 @@ impl ChatState {
                 self.agent_busy = true;
                 self.progress = Some(label);
             }
+            ChatEvent::AgentOutput { .. } => {}
             ChatEvent::ChatRenamed { name } => self.name = name,
             ChatEvent::ChatDeleted => outcome.chat_deleted = true,
         }
