@@ -40,6 +40,9 @@ struct Run {
     reply_to: tokio::sync::mpsc::Sender<Outgoing>,
     /// Whether the chat's agent slot was given back (it must be, exactly once).
     released: AtomicBool,
+    /// The run's record, saved (once) just before its reply so that a client who has the
+    /// reply finds it.
+    record: Mutex<Option<AgentRunRecord>>,
 }
 
 pub async fn new_message(session: &Session, request: NewMessage) {
@@ -76,6 +79,7 @@ pub async fn new_message(session: &Session, request: NewMessage) {
         chat_id: chat.id.clone(),
         reply_to: session.queue.clone(),
         released: AtomicBool::new(false),
+        record: Mutex::default(),
     };
     // The prompt is kept whatever happens next.
     let input = match run.save_prompt_and_gather(&request).await {
@@ -97,20 +101,16 @@ pub async fn new_message(session: &Session, request: NewMessage) {
         let outcome = agent::run(&run.state.llm, &endpoint, input, observer.as_ref(), cancel).await;
         // Text still gathered belongs to an answer that failed or was cancelled: dropped.
         ticker.cancel();
-        let kind = outcome_kind(&outcome);
-        let message_seq = run.finish(outcome).await;
-        let record = AgentRunRecord {
+        *run.record.lock().unwrap_or_else(PoisonError::into_inner) = Some(AgentRunRecord {
             chat_id: run.chat_id.clone(),
             model: endpoint.name.clone(),
-            outcome: kind.to_string(),
-            message_seq,
+            outcome: outcome_kind(&outcome).to_string(),
+            message_seq: None,
             tokens: observer.total_usage().map(stored_tokens),
             started_at,
-            finished_at: now_iso(),
-        };
-        if let Err(error) = run.state.store.record_agent_run(record).await {
-            tracing::error!(chat_id = %run.chat_id, %error, "recording the agent run failed");
-        }
+            finished_at: String::new(),
+        });
+        run.finish(outcome).await;
         run.release().await;
     });
 }
@@ -339,52 +339,62 @@ impl Run {
         }
     }
 
-    /// Saves the outcome with the assistant's message, replies, and publishes the events.
-    /// Returns the saved message's `seq`.
-    async fn finish(&self, outcome: Result<AgentOutcome, AgentError>) -> Option<i64> {
+    /// Saves the run's record with the `seq` of the entry it produced, once.
+    async fn record_run(&self, message_seq: Option<i64>) {
+        let record = self.record.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let Some(mut record) = record else { return };
+        record.message_seq = message_seq;
+        record.finished_at = now_iso();
+        if let Err(error) = self.state.store.record_agent_run(record).await {
+            tracing::error!(chat_id = %self.chat_id, %error, "recording the agent run failed");
+        }
+    }
+
+    /// Saves the outcome with the assistant's message, records the run, replies, and
+    /// publishes the events.
+    async fn finish(&self, outcome: Result<AgentOutcome, AgentError>) {
         let result = match outcome {
             Ok(AgentOutcome::Response { text }) => self.save_answer(text).await,
             Ok(AgentOutcome::NewFile { filename, content }) => self.save_new_file(filename, content).await,
             Ok(AgentOutcome::Edit { filename, content }) => self.save_edit(filename, content).await,
             Err(error) => self.save_failure(&error).await,
         };
-        match result {
-            Ok(seq) => Some(seq),
-            Err(error) => {
-                tracing::error!(chat_id = %self.chat_id, %error, "saving the agent's result failed");
-                self.send_json(&ErrorFrame::new(
-                    "The agent's result could not be saved; nothing was changed.",
-                ))
-                .await;
-                None
-            }
+        if let Err(error) = result {
+            tracing::error!(chat_id = %self.chat_id, %error, "saving the agent's result failed");
+            self.record_run(None).await;
+            self.send_json(&ErrorFrame::new(
+                "The agent's result could not be saved; nothing was changed.",
+            ))
+            .await;
         }
     }
 
-    async fn save_answer(&self, text: String) -> StoreResult<i64> {
+    async fn save_answer(&self, text: String) -> StoreResult<()> {
         let saved = self
             .state
             .store
             .append_messages(&self.chat_id, &[MessageRecord::text("assistant", &text)])
             .await?;
+        self.record_run(last_seq(&saved)).await;
         self.send(text).await;
         self.publish_messages(&saved);
-        Ok(last_seq(&saved))
+        Ok(())
     }
 
-    async fn save_failure(&self, error: &AgentError) -> StoreResult<i64> {
+    async fn save_failure(&self, error: &AgentError) -> StoreResult<()> {
         let text = format!("The agent stopped: {error}");
         let saved = self
             .state
             .store
             .append_messages(&self.chat_id, &[MessageRecord::text("system", &text)])
             .await?;
+        self.record_run(last_seq(&saved)).await;
         self.send_json(&ErrorFrame::new(text)).await;
         self.publish_messages(&saved);
-        Ok(last_seq(&saved))
+        Ok(())
     }
 
-    async fn save_new_file(&self, filename: String, content: String) -> StoreResult<i64> {
+    async fn save_new_file(&self, filename: String, content: String) -> StoreResult<()> {
         let files = self.state.store.chat_files(&self.chat_id).await?;
         let filename = unique_name(&filename, &files);
         let body = BasedFileContent {
@@ -398,6 +408,7 @@ impl Run {
             .store
             .create_based_file(&self.chat_id, &filename, &content, &message)
             .await?;
+        self.record_run(Some(saved.seq)).await;
         self.send_json(&agent_response(&version.file_id, body)).await;
         self.state.hub.publish(
             &self.chat_id,
@@ -405,12 +416,11 @@ impl Run {
                 file: based_file(&version.file_id, &filename, &[&version]),
             },
         );
-        let seq = saved.seq;
         self.publish_messages(&[saved]);
-        Ok(seq)
+        Ok(())
     }
 
-    async fn save_edit(&self, filename: String, content: String) -> StoreResult<i64> {
+    async fn save_edit(&self, filename: String, content: String) -> StoreResult<()> {
         let files = self.state.store.chat_files(&self.chat_id).await?;
         let Some(file) = files
             .iter()
@@ -430,13 +440,13 @@ impl Run {
             .store
             .add_version(&self.chat_id, &file.id, &content, |_| message)
             .await?;
+        self.record_run(Some(saved.seq)).await;
         self.send_json(&agent_response(&file.id, body)).await;
         self.state
             .hub
             .publish(&self.chat_id, version_added(&filename, &version));
-        let seq = saved.seq;
         self.publish_messages(&[saved]);
-        Ok(seq)
+        Ok(())
     }
 
     fn publish_messages(&self, messages: &[MessageRecord]) {
@@ -446,8 +456,8 @@ impl Run {
     }
 }
 
-fn last_seq(saved: &[MessageRecord]) -> i64 {
-    saved.last().map_or(0, |m| m.seq)
+fn last_seq(saved: &[MessageRecord]) -> Option<i64> {
+    saved.last().map(|m| m.seq)
 }
 
 fn agent_response(file_id: &str, body: BasedFileContent) -> ServerAction {
