@@ -480,7 +480,11 @@ impl Observer for Recorder {
     }
 }
 
-async fn observed(llm: &LlmClient, model: &FakeModel, input: AgentInput) -> (Result<AgentOutcome, AgentError>, Recorder) {
+async fn observed(
+    llm: &LlmClient,
+    model: &FakeModel,
+    input: AgentInput,
+) -> (Result<AgentOutcome, AgentError>, Recorder) {
     let recorder = Recorder::default();
     let result = agent::run(llm, &endpoint(model), input, &recorder, CancellationToken::new()).await;
     (result, recorder)
@@ -500,7 +504,12 @@ async fn a_streamed_answer_reaches_the_observer_piece_by_piece() {
     let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
     model.push_sse(&refs);
 
-    let (result, seen) = observed(&client(Duration::from_secs(10)), &model, first_prompt("a booking agent")).await;
+    let (result, seen) = observed(
+        &client(Duration::from_secs(10)),
+        &model,
+        first_prompt("a booking agent"),
+    )
+    .await;
 
     assert_eq!(
         result.unwrap(),
@@ -517,7 +526,11 @@ async fn a_streamed_answer_reaches_the_observer_piece_by_piece() {
     let usage = seen.usage.lock().unwrap().clone();
     assert_eq!(usage.len(), 1);
     assert_eq!(
-        (usage[0].prompt_tokens, usage[0].completion_tokens, usage[0].total_tokens),
+        (
+            usage[0].prompt_tokens,
+            usage[0].completion_tokens,
+            usage[0].total_tokens
+        ),
         (11, pieces.len() as u64, 11 + pieces.len() as u64)
     );
 }
@@ -527,7 +540,12 @@ async fn a_provider_that_ignores_stream_is_shown_whole() {
     let model = FakeModel::start().await;
     model.push_content("Plain **answer**.");
 
-    let (result, seen) = observed(&client(Duration::from_secs(10)), &model, input("hi", false, false, None)).await;
+    let (result, seen) = observed(
+        &client(Duration::from_secs(10)),
+        &model,
+        input("hi", false, false, None),
+    )
+    .await;
 
     assert_eq!(
         result.unwrap(),
@@ -550,7 +568,10 @@ async fn a_stream_broken_half_way_fails_the_run_without_retrying() {
     let (result, seen) = observed(&client(Duration::from_secs(10)), &model, first_prompt("x")).await;
 
     let error = result.unwrap_err();
-    assert!(matches!(error, AgentError::Model(LlmError::Interrupted(_))), "{error:?}");
+    assert!(
+        matches!(error, AgentError::Model(LlmError::Interrupted(_))),
+        "{error:?}"
+    );
     assert!(error.to_string().starts_with("the model's answer broke off"), "{error}");
     assert_eq!(model.requests().len(), 1, "a broken stream is not asked again");
     assert_eq!(seen.output.lock().unwrap().len(), 1);
@@ -561,7 +582,12 @@ async fn a_stream_that_ends_without_done_is_an_error() {
     let model = FakeModel::start().await;
     model.push_sse_steps(vec![SseStep::Delta("half".into())]);
 
-    let (result, _) = observed(&client(Duration::from_secs(10)), &model, input("hi", false, false, None)).await;
+    let (result, _) = observed(
+        &client(Duration::from_secs(10)),
+        &model,
+        input("hi", false, false, None),
+    )
+    .await;
 
     let error = result.unwrap_err().to_string();
     assert!(error.contains("ended before the model said it was done"), "{error}");
@@ -575,7 +601,12 @@ async fn an_error_inside_the_stream_is_shown_sanitized() {
         SseStep::Data(format!(r#"{{"error": {{"message": "overloaded\nfor {KEY}"}}}}"#)),
     ]);
 
-    let (result, _) = observed(&client(Duration::from_secs(10)), &model, input("hi", false, false, None)).await;
+    let (result, _) = observed(
+        &client(Duration::from_secs(10)),
+        &model,
+        input("hi", false, false, None),
+    )
+    .await;
 
     let error = result.unwrap_err().to_string();
     assert_eq!(
@@ -602,7 +633,10 @@ async fn a_stalled_stream_hits_the_idle_timeout() {
     let (result, _) = observed(&llm, &model, input("hi", false, false, None)).await;
 
     let error = result.unwrap_err();
-    assert!(matches!(error, AgentError::Model(LlmError::Stalled { .. })), "{error:?}");
+    assert!(
+        matches!(error, AgentError::Model(LlmError::Stalled { .. })),
+        "{error:?}"
+    );
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
 }
 
@@ -620,7 +654,10 @@ async fn the_reply_cap_applies_to_a_stream() {
     let (result, seen) = observed(&llm, &model, input("hi", false, false, None)).await;
 
     let error = result.unwrap_err();
-    assert!(matches!(error, AgentError::Model(LlmError::TooLarge { .. })), "{error:?}");
+    assert!(
+        matches!(error, AgentError::Model(LlmError::TooLarge { .. })),
+        "{error:?}"
+    );
     let shown: usize = seen.output.lock().unwrap().iter().map(|(_, d)| d.len()).sum();
     assert!(shown < 16 * 1024, "{shown}");
 }

@@ -13,7 +13,9 @@ const VALID: &str = "say(\"Hi, I book tables.\", exact=True)\nloop:\n    booking
 
 async fn setup(server: &TestServer, fake: &FakeModel) -> (String, WsClient) {
     let (user_id, _, chat_id) = server.user_with_chat("stream@example.com").await;
-    server.add_model(&user_id, "fake-model", "sk-stream", &fake.base_url()).await;
+    server
+        .add_model(&user_id, "fake-model", "sk-stream", &fake.base_url())
+        .await;
     let ws = client(server, &chat_id, true).await;
     (chat_id, ws)
 }
@@ -110,7 +112,10 @@ async fn the_first_delta_reaches_every_v2_client_long_before_the_answer_ends() {
     // The model has not finished (it waits at the gate), yet both v2 clients read its start.
     for ws in [&mut sender, &mut watcher] {
         let first = ws.recv_event("agent_output").await;
-        assert_eq!(first, json!({"event": "agent_output", "stage": "generating", "attempt": 1, "delta": head}));
+        assert_eq!(
+            first,
+            json!({"event": "agent_output", "stage": "generating", "attempt": 1, "delta": head})
+        );
     }
     assert!(fake.streams().is_empty(), "the answer is still being written");
     gate.notify_one();
@@ -138,7 +143,10 @@ async fn the_first_delta_reaches_every_v2_client_long_before_the_answer_ends() {
     // The run is kept with its usage, next to the entry it produced.
     let runs = server.state.store.agent_runs(&chat_id).await.unwrap();
     assert_eq!(runs.len(), 1);
-    assert_eq!((runs[0].outcome.as_str(), runs[0].model.as_str()), ("file", "fake-model"));
+    assert_eq!(
+        (runs[0].outcome.as_str(), runs[0].model.as_str()),
+        ("file", "fake-model")
+    );
     assert_eq!(runs[0].tokens, Some((120, 40, 160)));
     let conversation = server.state.store.conversation(&chat_id).await.unwrap();
     assert_eq!(runs[0].message_seq, conversation.last().map(|m| m.seq));
@@ -159,9 +167,11 @@ async fn frames_are_coalesced_to_about_twenty_a_second() {
 
     let started = Instant::now();
     // Outside chat/composer mode: a plain answer, no triage call.
-    ws.send_json(&json!({"action": "new_message", "model": "fake-model", "prompt": "Count",
-                         "is_chat_or_composer": false}))
-        .await;
+    ws.send_json(
+        &json!({"action": "new_message", "model": "fake-model", "prompt": "Count",
+                         "is_chat_or_composer": false}),
+    )
+    .await;
     let watched = watch(&mut ws, String::new()).await;
     let elapsed = started.elapsed();
 
@@ -172,7 +182,10 @@ async fn frames_are_coalesced_to_about_twenty_a_second() {
     let frames = watched.events("agent_output").len();
     let allowed = (elapsed.as_millis() / 50) as usize + 2;
     assert!(frames <= allowed, "{frames} frames in {elapsed:?}");
-    assert!(frames >= 2, "the text came in several frames, not one at the end ({frames})");
+    assert!(
+        frames >= 2,
+        "the text came in several frames, not one at the end ({frames})"
+    );
     assert_eq!(watched.reply, expected);
 }
 
@@ -198,14 +211,23 @@ async fn cancel_mid_stream_closes_the_models_connection_and_saves_nothing() {
         "The agent stopped: the request was cancelled"
     );
     while fake.streams().is_empty() {
-        assert!(cancelled_at.elapsed() < Duration::from_secs(1), "the model's connection is still open");
+        assert!(
+            cancelled_at.elapsed() < Duration::from_secs(1),
+            "the model's connection is still open"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(!fake.streams()[0].finished, "the fake saw its connection closed mid-answer");
+    assert!(
+        !fake.streams()[0].finished,
+        "the fake saw its connection closed mid-answer"
+    );
     assert!(server.state.store.chat_files(&chat_id).await.unwrap().is_empty());
     let conversation = server.state.store.conversation(&chat_id).await.unwrap();
     let note = conversation.last().unwrap();
-    assert_eq!((note.role.as_str(), note.content.as_str()), ("system", Some("The agent stopped: the request was cancelled")));
+    assert_eq!(
+        (note.role.as_str(), note.content.as_str()),
+        ("system", Some("The agent stopped: the request was cancelled"))
+    );
     let runs = server.state.store.agent_runs(&chat_id).await.unwrap();
     assert_eq!(runs[0].outcome, "cancelled");
     assert_eq!(runs[0].tokens, None);
@@ -224,7 +246,10 @@ async fn a_provider_that_ignores_stream_still_works_and_shows_the_answer_whole()
 
     assert_eq!(watched.events("agent_output").len(), 1);
     assert_eq!(watched.text, answer);
-    assert_eq!(serde_json::from_str::<Value>(&watched.reply).unwrap()["action"], "agent_response");
+    assert_eq!(
+        serde_json::from_str::<Value>(&watched.reply).unwrap()["action"],
+        "agent_response"
+    );
     assert!(watched.events("agent_progress").last().unwrap().get("usage").is_none());
     assert_eq!(fake.requests()[0].body["stream"], true);
     let runs = server.state.store.agent_runs(&chat_id).await.unwrap();
@@ -248,10 +273,16 @@ async fn a_stream_broken_half_way_is_a_clear_error_and_changes_nothing() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(error.starts_with("The agent stopped: the model's answer broke off"), "{error}");
+    assert!(
+        error.starts_with("The agent stopped: the model's answer broke off"),
+        "{error}"
+    );
     assert_eq!(fake.requests().len(), 1, "not retried");
     assert!(server.state.store.chat_files(&chat_id).await.unwrap().is_empty());
-    assert_eq!(server.state.store.agent_runs(&chat_id).await.unwrap()[0].outcome, "failed");
+    assert_eq!(
+        server.state.store.agent_runs(&chat_id).await.unwrap()[0].outcome,
+        "failed"
+    );
 }
 
 #[tokio::test]

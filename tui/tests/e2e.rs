@@ -428,15 +428,26 @@ async fn the_answer_is_watched_as_it_is_written_and_ctrl_x_stops_it() {
     ui.type_text("Write a booking agent");
     ui.press(KeyCode::Enter);
     ui.wait_for("the first lines", |app| {
-        app.chat.as_ref().unwrap().live.as_ref().is_some_and(|live| live.line_count() >= 3)
+        app.chat
+            .as_ref()
+            .unwrap()
+            .live
+            .as_ref()
+            .is_some_and(|live| live.line_count() >= 3)
     })
     .await;
     let screen = ui.screen();
     assert!(screen.contains("kafka writing · attempt 1"), "{screen}");
     assert!(screen.contains("▏ say(\"Hi, I book tables.\", exact=True)"), "{screen}");
-    assert!(screen.contains("agent: generating · "), "the elapsed time shows:\n{screen}");
+    assert!(
+        screen.contains("agent: generating · "),
+        "the elapsed time shows:\n{screen}"
+    );
     let say = ui.style_of("say(").expect("say is shown");
-    assert!(matches!(say.fg, Some(Color::Rgb(..))), "highlighted as it arrives: {say:?}");
+    assert!(
+        matches!(say.fg, Some(Color::Rgb(..))),
+        "highlighted as it arrives: {say:?}"
+    );
     gate.notify_one();
     ui.wait_for("the file", |app| {
         let chat = app.chat.as_ref().unwrap();
@@ -444,7 +455,10 @@ async fn the_answer_is_watched_as_it_is_written_and_ctrl_x_stops_it() {
     })
     .await;
     let screen = ui.screen();
-    assert!(!screen.contains("kafka writing"), "the live copy made way for the file:\n{screen}");
+    assert!(
+        !screen.contains("kafka writing"),
+        "the live copy made way for the file:\n{screen}"
+    );
     assert!(screen.contains("70 tokens (50 in, 20 out)"), "{screen}");
 
     // A second answer that stalls half-way: Ctrl+X stops it and closes the model's stream.
@@ -465,12 +479,20 @@ async fn the_answer_is_watched_as_it_is_written_and_ctrl_x_stops_it() {
     ui.wait_for("the run to stop", |app| !app.chat.as_ref().unwrap().agent_busy)
         .await;
     while fake.streams().len() < 2 {
-        assert!(pressed.elapsed() < std::time::Duration::from_secs(1), "the stream is still open");
+        assert!(
+            pressed.elapsed() < std::time::Duration::from_secs(1),
+            "the stream is still open"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert!(!fake.streams()[1].finished);
     ui.wait_for("the note", |app| {
-        app.chat.as_ref().unwrap().conversation.last().is_some_and(|m| m.role == "system")
+        app.chat
+            .as_ref()
+            .unwrap()
+            .conversation
+            .last()
+            .is_some_and(|m| m.role == "system")
     })
     .await;
     let screen = ui.screen();

@@ -90,7 +90,11 @@ fn streaming_chat() -> App {
     let code: String = fixtures::CODE.lines().take(6).map(|l| format!("{l}\n")).collect();
     let answer = format!("## booking.based\n```based\n{code}    say(\"Boo");
     // Pieces cut anywhere, as the server's coalesced frames are.
-    for piece in answer.as_bytes().chunks(9).map(|c| String::from_utf8_lossy(c).into_owned()) {
+    for piece in answer
+        .as_bytes()
+        .chunks(9)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+    {
         event(
             &mut app,
             ChatEvent::AgentOutput {

@@ -427,7 +427,10 @@ impl LlmClient {
 
     /// The body of a streamed answer as it arrives, failing once it passes the reply cap.
     /// Dropping the stream drops the response, which closes the connection.
-    fn stream_chunks(&self, response: reqwest::Response) -> impl futures_util::Stream<Item = Result<bytes::Bytes, LlmError>> {
+    fn stream_chunks(
+        &self,
+        response: reqwest::Response,
+    ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, LlmError>> {
         let limit = self.settings.max_reply_bytes;
         let timeout = self.settings.timeout;
         futures_util::stream::try_unfold((response, 0u64), move |(mut response, read)| async move {
@@ -809,7 +812,10 @@ mod tests {
     fn event_streams_are_told_by_their_content_type() {
         let mut headers = HeaderMap::new();
         assert!(!is_event_stream(&headers));
-        headers.insert(reqwest::header::CONTENT_TYPE, "Text/Event-Stream; charset=utf-8".parse().unwrap());
+        headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            "Text/Event-Stream; charset=utf-8".parse().unwrap(),
+        );
         assert!(is_event_stream(&headers));
         headers.insert(reqwest::header::CONTENT_TYPE, "application/json".parse().unwrap());
         assert!(!is_event_stream(&headers));

@@ -213,7 +213,10 @@ mod tests {
         let raw = "```json\n{}\n```\n### a.based\n```diff\n@@ -1 +1 @@\n-a\n+b\n```";
         assert_eq!(parse_code(raw, "diff").unwrap().text, "@@ -1 +1 @@\n-a\n+b\n");
         let untagged = parse_code("# x.based\n```\nsay(1)\n```", "based").unwrap();
-        assert_eq!((untagged.filename.as_str(), untagged.text.as_str()), ("x.based", "say(1)\n"));
+        assert_eq!(
+            (untagged.filename.as_str(), untagged.text.as_str()),
+            ("x.based", "say(1)\n")
+        );
         // Code that itself holds a fence needs a longer one, as Markdown has it.
         let nested = parse_code("````based\nx = \"```\"\n````", "based").unwrap();
         assert_eq!(nested.text, "x = \"```\"\n");

@@ -6,8 +6,8 @@
 //! an instance dies mid-run. On SQLite one process owns the database and the hub's in-process
 //! slot is the whole rule, so a lease is only a token.
 
-use sqlx::{Connection, Row};
 use sqlx::postgres::PgConnection;
+use sqlx::{Connection, Row};
 
 use super::{Backend, Store, StoreResult, new_id};
 
@@ -128,8 +128,11 @@ impl Store {
         Ok(rows
             .iter()
             .map(|row| {
-                let tokens: (Option<i64>, Option<i64>, Option<i64>) =
-                    (row.get("prompt_tokens"), row.get("completion_tokens"), row.get("total_tokens"));
+                let tokens: (Option<i64>, Option<i64>, Option<i64>) = (
+                    row.get("prompt_tokens"),
+                    row.get("completion_tokens"),
+                    row.get("total_tokens"),
+                );
                 AgentRunRecord {
                     chat_id: row.get("chat_id"),
                     model: row.get("model"),
