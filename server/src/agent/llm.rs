@@ -433,8 +433,9 @@ impl LlmClient {
     ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, LlmError>> {
         let limit = self.settings.max_reply_bytes;
         let timeout = self.settings.timeout;
+        let announced_too_large = response.content_length().is_some_and(|length| length > limit);
         futures_util::stream::try_unfold((response, 0u64), move |(mut response, read)| async move {
-            if response.content_length().is_some_and(|length| length > limit) {
+            if announced_too_large {
                 return Err(LlmError::TooLarge { limit });
             }
             match response.chunk().await {

@@ -16,7 +16,7 @@ use kafka_protocol::ws::{
     AgentResponse, BasedFileContent, ChatEvent, ErrorFrame, Message, NewMessage, ServerAction, TokenUsage,
 };
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::Session;
 use super::actions::store_error;
@@ -100,7 +100,7 @@ pub async fn new_message(session: &Session, request: NewMessage) {
         let ticker = observer.clone().start_ticker();
         let outcome = agent::run(&run.state.llm, &endpoint, input, observer.as_ref(), cancel).await;
         // Text still gathered belongs to an answer that failed or was cancelled: dropped.
-        ticker.cancel();
+        drop(ticker);
         *run.record.lock().unwrap_or_else(PoisonError::into_inner) = Some(AgentRunRecord {
             chat_id: run.chat_id.clone(),
             model: endpoint.name.clone(),
@@ -156,8 +156,8 @@ impl RunObserver {
     }
 
     /// Sends gathered text every interval, so the end of a burst does not wait for the next
-    /// piece (a model may pause for seconds). Stops when the returned token is cancelled.
-    fn start_ticker(self: Arc<Self>) -> CancellationToken {
+    /// piece (a model may pause for seconds). Stops when the returned guard is dropped.
+    fn start_ticker(self: Arc<Self>) -> DropGuard {
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         tokio::spawn(async move {
@@ -167,7 +167,7 @@ impl RunObserver {
                 self.flush(false);
             }
         });
-        stop
+        stop.drop_guard()
     }
 
     /// Sends the gathered text: always when `now`, else once the interval has passed.
