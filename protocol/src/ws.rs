@@ -402,12 +402,30 @@ pub enum ChatEvent {
     },
     /// A file was removed from the chat.
     FileDeleted { file_id: String, filename: String },
-    /// The agent's progress on a `new_message` of this chat.
-    AgentProgress { stage: String, label: String },
+    /// The agent's progress on a `new_message` of this chat. The `done` event carries the
+    /// run's token usage, when the model's provider reported it.
+    AgentProgress {
+        stage: String,
+        label: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<TokenUsage>,
+    },
+    /// The text the model wrote since the previous frame of this run (its answer, or the file
+    /// or diff in a fenced block under its name), as it streams. `attempt` starts at 1; a new
+    /// attempt's text starts afresh. Frames are coalesced to a few per second.
+    AgentOutput { stage: String, attempt: u32, delta: String },
     /// The chat was renamed over REST.
     ChatRenamed { name: String },
     /// The chat (or its workspace) was deleted; the server closes the socket next.
     ChatDeleted,
+}
+
+/// Tokens a run's model calls used, as the provider counted them (summed over its calls).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenUsage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub total_tokens: u64,
 }
 
 /// Any frame a server sends, for clients that parse them (plain text frames are the echo

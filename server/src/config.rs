@@ -103,6 +103,10 @@ pub struct ServerArgs {
     /// Timeout of one call to a model, in seconds.
     #[arg(long, env = "KAFKA_LLM_TIMEOUT_SECS", default_value_t = 120)]
     pub llm_timeout_secs: u64,
+    /// Longest wait for the next piece of a model's streamed answer, in seconds.
+    #[arg(long, env = "KAFKA_LLM_IDLE_TIMEOUT_SECS", default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..))]
+    pub llm_idle_timeout_secs: u64,
     /// Largest reply of one model call, in MiB; a longer one fails the call.
     #[arg(long, env = "KAFKA_MAX_MODEL_REPLY_MB", default_value_t = 8,
         value_parser = clap::value_parser!(u64).range(1..=4096))]
@@ -139,6 +143,8 @@ pub struct Settings {
     pub max_body_bytes: u64,
     pub max_frame_bytes: usize,
     pub llm_timeout: Duration,
+    /// Longest wait between the pieces of a streamed model answer.
+    pub llm_idle_timeout: Duration,
     /// Largest reply body of one model call.
     pub max_model_reply_bytes: u64,
     /// Allows model hosts on internal addresses in token mode (open mode always does).
@@ -176,6 +182,7 @@ impl Settings {
             max_body_bytes: 100 * MIB,
             max_frame_bytes: (32 * MIB) as usize,
             llm_timeout: Duration::from_secs(120),
+            llm_idle_timeout: Duration::from_secs(60),
             max_model_reply_bytes: 8 * MIB,
             allow_private_model_hosts: false,
             model_host_lookup: HostLookup::system(),
@@ -209,6 +216,7 @@ impl ServerArgs {
             max_body_bytes: self.max_body_mb.max(self.max_upload_mb) * MIB,
             max_frame_bytes: (self.max_frame_mb * MIB) as usize,
             llm_timeout: Duration::from_secs(self.llm_timeout_secs),
+            llm_idle_timeout: Duration::from_secs(self.llm_idle_timeout_secs),
             max_model_reply_bytes: self.max_model_reply_mb * MIB,
             allow_private_model_hosts: self.allow_private_model_hosts,
             model_host_lookup: HostLookup::system(),

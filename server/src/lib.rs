@@ -58,6 +58,7 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<SharedState> {
     }
     let llm = LlmClient::new(LlmSettings {
         timeout: settings.llm_timeout,
+        idle_timeout: settings.llm_idle_timeout,
         max_reply_bytes: settings.max_model_reply_bytes,
         allow_private_hosts: settings.private_model_hosts_allowed(),
         lookup: settings.model_host_lookup.clone(),

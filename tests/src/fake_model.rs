@@ -10,12 +10,14 @@
 //! model.push_status(429, "slow down");             // an HTTP error
 //! model.push_hang();                               // never answers (until the client hangs up)
 //! model.push_stream(64 << 20, true);                // a 64 MiB reply, streamed (chunked)
+//! model.push_sse(&["Hel", "lo"]);                   // a streamed answer (server-sent events)
+//! model.push_sse_steps(vec![SseStep::Delta("a".into()), SseStep::Pause(ms(500)), …]);
 //! let base_url = model.base_url();                 // "http://127.0.0.1:PORT/v1"
 //! let seen = model.requests();
 //! let sent = model.streams();                       // how far each streamed reply got
 //! ```
 //!
-//! Self-contained: needs only tokio (net, io-util, sync) and serde_json.
+//! Self-contained: needs only tokio (net, io-util, sync, time) and serde_json.
 
 // Each test binary that includes this module uses a different part of it.
 
@@ -23,6 +25,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -81,6 +84,29 @@ enum Scripted {
         total: u64,
         chunked: bool,
     },
+    /// A 200 `text/event-stream` written step by step.
+    Sse(Vec<SseStep>),
+}
+
+/// One step of a streamed (server-sent events) answer, in the OpenAI chunk format.
+#[derive(Debug, Clone)]
+pub enum SseStep {
+    /// A chunk whose `choices[0].delta.content` is this text.
+    Delta(String),
+    /// Waits this long before the next step.
+    Pause(Duration),
+    /// Waits until the gate is opened (`Notify::notify_one`) before the next step.
+    Gate(Arc<tokio::sync::Notify>),
+    /// A chunk with `finish_reason: "stop"`.
+    Finish,
+    /// A chunk carrying only `usage` (prompt, completion tokens).
+    Usage(u64, u64),
+    /// `data: [DONE]`.
+    Done,
+    /// An event with this data verbatim.
+    Data(String),
+    /// Drops the connection in the middle of the body (no final chunk).
+    Break,
 }
 
 /// How far a streamed reply got before the fake stopped writing it.
@@ -175,6 +201,20 @@ impl FakeModel {
         self.push(Scripted::Stream { total, chunked })
     }
 
+    /// Streams `pieces` as server-sent events, then a finish reason, usage (11 prompt tokens,
+    /// one completion token per piece) and `[DONE]`.
+    pub fn push_sse(&self, pieces: &[&str]) -> &Self {
+        let mut steps: Vec<SseStep> = pieces.iter().map(|p| SseStep::Delta(p.to_string())).collect();
+        steps.extend([SseStep::Finish, SseStep::Usage(11, pieces.len() as u64), SseStep::Done]);
+        self.push_sse_steps(steps)
+    }
+
+    /// Streams the steps as server-sent events; [`FakeModel::streams`] then says whether the
+    /// client stayed to the end.
+    pub fn push_sse_steps(&self, steps: Vec<SseStep>) -> &Self {
+        self.push(Scripted::Sse(steps))
+    }
+
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state.lock().unwrap().requests.clone()
     }
@@ -218,6 +258,10 @@ async fn serve_one(mut stream: TcpStream, state: Arc<Mutex<State>>) {
         Some(Scripted::Hang) => wait_for_hang_up(&mut stream).await,
         Some(Scripted::Stream { total, chunked }) => {
             let report = write_stream(&mut stream, total, chunked).await;
+            state.lock().unwrap().streams.push(report);
+        }
+        Some(Scripted::Sse(steps)) => {
+            let report = write_sse(&mut stream, steps).await;
             state.lock().unwrap().streams.push(report);
         }
         None => write_response(&mut stream, 500, &[], "fake model: no scripted response left").await,
@@ -314,6 +358,80 @@ async fn write_stream(stream: &mut TcpStream, total: u64, chunked: bool) -> Stre
     report.finished = true;
     let _ = stream.shutdown().await;
     report
+}
+
+async fn write_sse(stream: &mut TcpStream, steps: Vec<SseStep>) -> StreamReport {
+    let head = "HTTP/1.1 200 Fake\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n\
+                transfer-encoding: chunked\r\nconnection: close\r\n\r\n";
+    let mut report = StreamReport {
+        written: 0,
+        finished: false,
+    };
+    if stream.write_all(head.as_bytes()).await.is_err() {
+        return report;
+    }
+    for step in steps {
+        let data = match step {
+            SseStep::Delta(text) => chunk_json(json!({ "content": text }), None),
+            SseStep::Finish => chunk_json(json!({}), Some("stop")),
+            SseStep::Usage(prompt, completion) => json!({
+                "id": "chatcmpl-fake", "object": "chat.completion.chunk", "choices": [],
+                "usage": { "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion },
+            })
+            .to_string(),
+            SseStep::Done => "[DONE]".to_string(),
+            SseStep::Data(data) => data,
+            SseStep::Pause(wait) => {
+                if !wait_unless_hung_up(stream, tokio::time::sleep(wait)).await {
+                    return report;
+                }
+                continue;
+            }
+            SseStep::Gate(gate) => {
+                if !wait_unless_hung_up(stream, gate.notified()).await {
+                    return report;
+                }
+                continue;
+            }
+            SseStep::Break => return report,
+        };
+        let event = format!("data: {data}\n\n");
+        let framed = format!("{:x}\r\n{event}\r\n", event.len());
+        if stream.write_all(framed.as_bytes()).await.is_err() || stream.flush().await.is_err() {
+            return report;
+        }
+        report.written += event.len() as u64;
+    }
+    if stream.write_all(b"0\r\n\r\n").await.is_err() {
+        return report;
+    }
+    report.finished = true;
+    let _ = stream.shutdown().await;
+    report
+}
+
+fn chunk_json(delta: Value, finish_reason: Option<&str>) -> String {
+    json!({
+        "id": "chatcmpl-fake", "object": "chat.completion.chunk",
+        "choices": [{ "index": 0, "delta": delta, "finish_reason": finish_reason }],
+    })
+    .to_string()
+}
+
+/// Waits for `until`; false if the client closed the connection first.
+async fn wait_unless_hung_up(stream: &mut TcpStream, until: impl std::future::Future<Output = ()>) -> bool {
+    let mut sink = [0u8; 1024];
+    tokio::pin!(until);
+    loop {
+        tokio::select! {
+            () = &mut until => return true,
+            read = stream.read(&mut sink) => {
+                if !matches!(read, Ok(n) if n > 0) {
+                    return false;
+                }
+            }
+        }
+    }
 }
 
 async fn wait_for_hang_up(stream: &mut TcpStream) {

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use kafka_server::agent::{
     self, AgentError, AgentInput, AgentOutcome, BasedFile, ConversationLine, LlmClient, LlmError, LlmSettings,
-    ModelEndpoint, Progress,
+    ModelEndpoint, Observer, Progress, Usage,
 };
-use kafka_tests::fake_model::FakeModel;
+use kafka_tests::fake_model::{FakeModel, SseStep};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -138,7 +138,10 @@ async fn new_file_on_the_first_try() {
     );
     assert_eq!(request.task(), Some("generate"));
     assert_eq!(request.body["model"], "fake-model");
-    assert_eq!(request.body["response_format"], json!({ "type": "json_object" }));
+    assert_eq!(request.body["stream"], true);
+    assert_eq!(request.body["stream_options"], json!({ "include_usage": true }));
+    // Code is asked for as Markdown (readable while it streams), so not in JSON mode.
+    assert!(request.body.get("response_format").is_none());
     assert!(
         request.message(0).contains("until"),
         "the system message carries the Based guide"
@@ -406,15 +409,34 @@ async fn a_refused_response_format_is_dropped() {
         400,
         r#"{"error": {"message": "Unrecognized request argument supplied: response_format"}}"#,
     );
-    model.push_json(generated("a.based", VALID));
+    model.push_json(triage(false, true));
+    model.push_content("Sure.");
+
+    let (result, _) = run(&model, input("x", false, true, None)).await;
+
+    assert_eq!(result.unwrap(), AgentOutcome::Response { text: "Sure.".into() });
+    let requests = model.requests();
+    assert_eq!(requests.len(), 3);
+    assert_eq!(requests[0].task(), Some("triage"));
+    assert!(requests[0].body.get("response_format").is_some());
+    assert!(requests[1].body.get("response_format").is_none());
+    assert!(requests[1].body.get("stream_options").is_some());
+}
+
+#[tokio::test]
+async fn a_refused_stream_options_is_dropped_and_usage_is_optional() {
+    let model = FakeModel::start().await;
+    model.push_status(422, r#"{"error": "extra field not permitted: stream_options"}"#);
+    model.push_sse(&["## a.based\n```based\n", VALID, "```\n"]);
 
     let (result, _) = run(&model, first_prompt("x")).await;
 
     assert!(matches!(result, Ok(AgentOutcome::NewFile { .. })), "{result:?}");
     let requests = model.requests();
     assert_eq!(requests.len(), 2);
-    assert!(requests[0].body.get("response_format").is_some());
-    assert!(requests[1].body.get("response_format").is_none());
+    assert!(requests[0].body.get("stream_options").is_some());
+    assert!(requests[1].body.get("stream_options").is_none());
+    assert_eq!(requests[1].body["stream"], true);
 }
 
 #[tokio::test]
@@ -439,4 +461,208 @@ async fn cancelling_mid_call_returns_promptly() {
         started.elapsed()
     );
     assert_eq!(model.requests().len(), 1);
+}
+
+/// Collects everything a run reports.
+#[derive(Default)]
+struct Recorder {
+    progress: Mutex<Vec<Progress>>,
+    output: Mutex<Vec<(u32, String)>>,
+    usage: Mutex<Vec<Usage>>,
+}
+
+impl Observer for Recorder {
+    fn progress(&self, step: Progress) {
+        self.progress.lock().unwrap().push(step);
+    }
+
+    fn output(&self, attempt: u32, delta: &str) {
+        self.output.lock().unwrap().push((attempt, delta.to_string()));
+    }
+
+    fn usage(&self, usage: Usage) {
+        self.usage.lock().unwrap().push(usage);
+    }
+}
+
+async fn observed(
+    llm: &LlmClient,
+    model: &FakeModel,
+    input: AgentInput,
+) -> (Result<AgentOutcome, AgentError>, Recorder) {
+    let recorder = Recorder::default();
+    let result = agent::run(llm, &endpoint(model), input, &recorder, CancellationToken::new()).await;
+    (result, recorder)
+}
+
+fn fenced(name: &str, code: &str) -> Vec<String> {
+    // Split the way a model streams: a few characters at a time.
+    let answer = format!("## {name}\n```based\n{code}```\n");
+    let chars: Vec<char> = answer.chars().collect();
+    chars.chunks(7).map(|c| c.iter().collect()).collect()
+}
+
+#[tokio::test]
+async fn a_streamed_answer_reaches_the_observer_piece_by_piece() {
+    let model = FakeModel::start().await;
+    let pieces = fenced("booking.based", VALID);
+    let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    model.push_sse(&refs);
+
+    let (result, seen) = observed(
+        &client(Duration::from_secs(10)),
+        &model,
+        first_prompt("a booking agent"),
+    )
+    .await;
+
+    assert_eq!(
+        result.unwrap(),
+        AgentOutcome::NewFile {
+            filename: "booking.based".into(),
+            content: VALID.into()
+        }
+    );
+    let output = seen.output.lock().unwrap().clone();
+    assert_eq!(output.len(), pieces.len(), "one report per streamed piece");
+    assert!(output.iter().all(|(attempt, _)| *attempt == 1));
+    let joined: String = output.iter().map(|(_, d)| d.as_str()).collect();
+    assert_eq!(joined, pieces.concat());
+    let usage = seen.usage.lock().unwrap().clone();
+    assert_eq!(usage.len(), 1);
+    assert_eq!(
+        (
+            usage[0].prompt_tokens,
+            usage[0].completion_tokens,
+            usage[0].total_tokens
+        ),
+        (11, pieces.len() as u64, 11 + pieces.len() as u64)
+    );
+}
+
+#[tokio::test]
+async fn a_provider_that_ignores_stream_is_shown_whole() {
+    let model = FakeModel::start().await;
+    model.push_content("Plain **answer**.");
+
+    let (result, seen) = observed(
+        &client(Duration::from_secs(10)),
+        &model,
+        input("hi", false, false, None),
+    )
+    .await;
+
+    assert_eq!(
+        result.unwrap(),
+        AgentOutcome::Response {
+            text: "Plain **answer**.".into()
+        }
+    );
+    assert_eq!(*seen.output.lock().unwrap(), [(1, "Plain **answer**.".to_string())]);
+    assert!(seen.usage.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_stream_broken_half_way_fails_the_run_without_retrying() {
+    let model = FakeModel::start().await;
+    model.push_sse_steps(vec![
+        SseStep::Delta("## a.based\n```based\nloop:\n".into()),
+        SseStep::Break,
+    ]);
+
+    let (result, seen) = observed(&client(Duration::from_secs(10)), &model, first_prompt("x")).await;
+
+    let error = result.unwrap_err();
+    assert!(
+        matches!(error, AgentError::Model(LlmError::Interrupted(_))),
+        "{error:?}"
+    );
+    assert!(error.to_string().starts_with("the model's answer broke off"), "{error}");
+    assert_eq!(model.requests().len(), 1, "a broken stream is not asked again");
+    assert_eq!(seen.output.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_stream_that_ends_without_done_is_an_error() {
+    let model = FakeModel::start().await;
+    model.push_sse_steps(vec![SseStep::Delta("half".into())]);
+
+    let (result, _) = observed(
+        &client(Duration::from_secs(10)),
+        &model,
+        input("hi", false, false, None),
+    )
+    .await;
+
+    let error = result.unwrap_err().to_string();
+    assert!(error.contains("ended before the model said it was done"), "{error}");
+}
+
+#[tokio::test]
+async fn an_error_inside_the_stream_is_shown_sanitized() {
+    let model = FakeModel::start().await;
+    model.push_sse_steps(vec![
+        SseStep::Delta("Hel".into()),
+        SseStep::Data(format!(r#"{{"error": {{"message": "overloaded\nfor {KEY}"}}}}"#)),
+    ]);
+
+    let (result, _) = observed(
+        &client(Duration::from_secs(10)),
+        &model,
+        input("hi", false, false, None),
+    )
+    .await;
+
+    let error = result.unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "the model's answer broke off: the model reported an error in its stream: overloaded for [redacted]"
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_stream_hits_the_idle_timeout() {
+    let model = FakeModel::start().await;
+    model.push_sse_steps(vec![
+        SseStep::Delta("Hel".into()),
+        SseStep::Pause(Duration::from_secs(30)),
+        SseStep::Done,
+    ]);
+    let llm = LlmClient::new(LlmSettings {
+        timeout: Duration::from_secs(20),
+        idle_timeout: Duration::from_millis(300),
+        ..LlmSettings::default()
+    });
+
+    let started = Instant::now();
+    let (result, _) = observed(&llm, &model, input("hi", false, false, None)).await;
+
+    let error = result.unwrap_err();
+    assert!(
+        matches!(error, AgentError::Model(LlmError::Stalled { .. })),
+        "{error:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn the_reply_cap_applies_to_a_stream() {
+    let model = FakeModel::start().await;
+    let piece = "x".repeat(1000);
+    let pieces: Vec<&str> = std::iter::repeat_n(piece.as_str(), 40).collect();
+    model.push_sse(&pieces);
+    let llm = LlmClient::new(LlmSettings {
+        max_reply_bytes: 16 * 1024,
+        ..LlmSettings::default()
+    });
+
+    let (result, seen) = observed(&llm, &model, input("hi", false, false, None)).await;
+
+    let error = result.unwrap_err();
+    assert!(
+        matches!(error, AgentError::Model(LlmError::TooLarge { .. })),
+        "{error:?}"
+    );
+    let shown: usize = seen.output.lock().unwrap().iter().map(|(_, d)| d.len()).sum();
+    assert!(shown < 16 * 1024, "{shown}");
 }

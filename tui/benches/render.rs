@@ -1,5 +1,7 @@
-//! Frame time of the chat view showing a 2,000-line highlighted `.based` file at 120×40,
-//! scrolling a page per frame. Run with `cargo bench -p kafka-tui --bench render`.
+//! Frame time of the chat view at 120×40: showing a 2,000-line highlighted `.based` file,
+//! scrolling a page per frame; and watching the agent stream a 2,000-line file, a frame per
+//! `agent_output` (the server sends at most ~20 a second; here each carries 3 lines).
+//! Run with `cargo bench -p kafka-tui --bench render`.
 
 // Shared with the snapshot tests; the bench needs only part of it.
 #[allow(dead_code)]
@@ -9,7 +11,8 @@ mod fixtures;
 use std::time::{Duration, Instant};
 
 use crossterm::event::KeyCode;
-use kafka_tui::app::App;
+use kafka_protocol::ws::{ChatEvent, ServerFrame};
+use kafka_tui::app::{App, AppEvent};
 use kafka_tui::highlight;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -50,14 +53,57 @@ fn main() {
         terminal.draw(|f| kafka_tui::ui::render(&app, f)).expect("draw");
         frame_times.push(started.elapsed());
     }
-    frame_times.sort();
-    let mean = frame_times.iter().sum::<Duration>() / FRAMES as u32;
-    let percentile = |p: usize| frame_times[(FRAMES * p / 100).min(FRAMES - 1)];
     println!("highlighting {LINES} lines once: {highlight_time:?}");
+    report("render 120x40, scrolling", frame_times);
+    report("render 120x40, a 2,000-line answer streaming", stream_frames(&code));
+}
+
+/// Each frame: one `agent_output` of three lines applied, then a draw.
+fn stream_frames(code: &str) -> Vec<Duration> {
+    let mut app: App = fixtures::chat_with(fixtures::CODE);
+    let event = |app: &mut App, event: ChatEvent| {
+        app.handle_event(AppEvent::Frame {
+            chat_id: fixtures::CHAT_ID.into(),
+            frame: ServerFrame::Event(event),
+        });
+    };
+    event(
+        &mut app,
+        ChatEvent::AgentProgress {
+            stage: "generating".into(),
+            label: "generating".into(),
+            usage: None,
+        },
+    );
+    let answer = format!("## big.based\n```based\n{code}```\n");
+    let lines: Vec<&str> = answer.split_inclusive('\n').collect();
+    let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("test terminal");
+    let mut frame_times = Vec::new();
+    for piece in lines.chunks(3) {
+        let started = Instant::now();
+        event(
+            &mut app,
+            ChatEvent::AgentOutput {
+                stage: "generating".into(),
+                attempt: 1,
+                delta: piece.concat(),
+            },
+        );
+        terminal.draw(|f| kafka_tui::ui::render(&app, f)).expect("draw");
+        frame_times.push(started.elapsed());
+    }
+    frame_times
+}
+
+fn report(what: &str, mut frame_times: Vec<Duration>) {
+    frame_times.sort();
+    let frames = frame_times.len();
+    let mean = frame_times.iter().sum::<Duration>() / frames as u32;
+    let percentile = |p: usize| frame_times[(frames * p / 100).min(frames - 1)];
     println!(
-        "render 120x40, {FRAMES} frames: mean {mean:?}, p50 {:?}, p99 {:?}, max {:?}",
+        "{what}, {frames} frames: mean {mean:?}, p50 {:?}, p99 {:?}, max {:?}",
         percentile(50),
         percentile(99),
-        frame_times[FRAMES - 1]
+        frame_times[frames - 1]
     );
 }

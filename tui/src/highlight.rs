@@ -85,16 +85,45 @@ pub fn highlight(text: &str) -> Vec<Line<'static>> {
     if text.len() > MAX_HIGHLIGHT_BYTES {
         return plain(text);
     }
-    let Some(syntax) = syntax_set().find_syntax_by_extension("based") else {
-        return plain(text);
-    };
-    let default_foreground = theme().settings.foreground;
-    let mut highlighter = HighlightLines::new(syntax, theme());
-    let mut lines = Vec::new();
-    for raw in LinesWithEndings::from(text) {
-        let Ok(ranges) = highlighter.highlight_line(raw, syntax_set()) else {
-            lines.push(Line::from(expand_tabs(raw.trim_end_matches(['\n', '\r']))));
-            continue;
+    let mut highlighter = LineHighlighter::new();
+    LinesWithEndings::from(text).map(|raw| highlighter.line(raw)).collect()
+}
+
+/// Highlights Based a line at a time, keeping the parser's state between lines: for code
+/// that arrives line by line (the agent's answer as it streams).
+pub struct LineHighlighter {
+    inner: Option<HighlightLines<'static>>,
+}
+
+impl std::fmt::Debug for LineHighlighter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LineHighlighter")
+    }
+}
+
+impl Default for LineHighlighter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LineHighlighter {
+    pub fn new() -> Self {
+        let syntax = syntax_set().find_syntax_by_extension("based");
+        Self {
+            inner: syntax.map(|syntax| HighlightLines::new(syntax, theme())),
+        }
+    }
+
+    /// The next line (its line ending may be present or not) as styled spans.
+    pub fn line(&mut self, raw: &str) -> Line<'static> {
+        let default_foreground = theme().settings.foreground;
+        let ranges = match self.inner.as_mut() {
+            Some(highlighter) => highlighter.highlight_line(raw, syntax_set()).ok(),
+            None => None,
+        };
+        let Some(ranges) = ranges else {
+            return Line::from(expand_tabs(raw.trim_end_matches(['\n', '\r'])));
         };
         let spans = ranges
             .into_iter()
@@ -104,9 +133,8 @@ pub fn highlight(text: &str) -> Vec<Line<'static>> {
             })
             .filter(|span| !span.content.is_empty())
             .collect::<Vec<_>>();
-        lines.push(Line::from(spans));
+        Line::from(spans)
     }
-    lines
 }
 
 /// Lines without styling, tabs expanded (a terminal cell grid has no tab stops).

@@ -12,6 +12,7 @@ pub mod editor;
 pub mod embedded;
 pub mod highlight;
 pub mod keymap;
+pub mod live;
 pub mod net;
 pub mod terminal;
 pub mod text_input;

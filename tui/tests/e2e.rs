@@ -402,3 +402,105 @@ async fn a_new_account_on_a_protected_server_is_asked_a_password_and_made_with_i
         .unwrap();
     assert!(account.password_hash.is_some(), "made with the password");
 }
+
+#[tokio::test]
+async fn the_answer_is_watched_as_it_is_written_and_ctrl_x_stops_it() {
+    use kafka_tests::fake_model::SseStep;
+    let server = TestServer::start().await;
+    let fake = FakeModel::start().await;
+    let (user_id, _, chat_id) = server.user_with_chat("watch@example.com").await;
+    server.add_model(&user_id, "fake-model", SECRET, &fake.base_url()).await;
+    let mut ui = Harness::new(&server.base, 120, 40);
+    let first = ui.driver.app.start(Some("watch@example.com".into()), Some(chat_id));
+    ui.driver.execute(first);
+    ui.wait_for("the chat with its model", |app| {
+        app.chat.as_ref().is_some_and(|c| c.loaded) && app.model.as_deref() == Some("fake-model")
+    })
+    .await;
+
+    // The model writes the file's first lines, then waits: the TUI shows them meanwhile.
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (start, rest) = VALID.split_at(VALID.find("loop:").unwrap());
+    fake.push_sse_steps(vec![
+        SseStep::Delta("## booking.based\n```based\n".into()),
+        SseStep::Delta(start.into()),
+        SseStep::Gate(gate.clone()),
+        SseStep::Delta(format!("{rest}```\n")),
+        SseStep::Finish,
+        SseStep::Usage(50, 20),
+        SseStep::Done,
+    ]);
+    ui.type_text("Write a booking agent");
+    ui.press(KeyCode::Enter);
+    ui.wait_for("the first lines", |app| {
+        app.chat
+            .as_ref()
+            .unwrap()
+            .live
+            .as_ref()
+            .is_some_and(|live| live.line_count() >= 3)
+    })
+    .await;
+    let screen = ui.screen();
+    assert!(screen.contains("kafka writing · attempt 1"), "{screen}");
+    assert!(screen.contains("▏ say(\"Hi, I book tables.\", exact=True)"), "{screen}");
+    assert!(
+        screen.contains("agent: generating · "),
+        "the elapsed time shows:\n{screen}"
+    );
+    let say = ui.style_of("say(").expect("say is shown");
+    assert!(
+        matches!(say.fg, Some(Color::Rgb(..))),
+        "highlighted as it arrives: {say:?}"
+    );
+    gate.notify_one();
+    ui.wait_for("the file", |app| {
+        let chat = app.chat.as_ref().unwrap();
+        !chat.agent_busy && chat.selected_based().is_some()
+    })
+    .await;
+    let screen = ui.screen();
+    assert!(
+        !screen.contains("kafka writing"),
+        "the live copy made way for the file:\n{screen}"
+    );
+    assert!(screen.contains("70 tokens (50 in, 20 out)"), "{screen}");
+
+    // A second answer that stalls half-way: Ctrl+X stops it and closes the model's stream.
+    fake.push_json(json!({"summary": "s", "extraction_indices": [], "genNewFile": false,
+                          "files_list": [], "plain_response": true, "tools": []}));
+    fake.push_sse_steps(vec![
+        SseStep::Delta("Thinking about it".into()),
+        SseStep::Pause(std::time::Duration::from_secs(60)),
+        SseStep::Done,
+    ]);
+    ui.type_text("Explain it");
+    ui.press(KeyCode::Enter);
+    ui.wait_for("the answer's start", |app| app.chat.as_ref().unwrap().live.is_some())
+        .await;
+    assert!(ui.screen().contains("Thinking about it"));
+    let pressed = std::time::Instant::now();
+    ui.press_with(KeyCode::Char('x'), KeyModifiers::CONTROL);
+    ui.wait_for("the run to stop", |app| !app.chat.as_ref().unwrap().agent_busy)
+        .await;
+    while fake.streams().len() < 2 {
+        assert!(
+            pressed.elapsed() < std::time::Duration::from_secs(1),
+            "the stream is still open"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(!fake.streams()[1].finished);
+    ui.wait_for("the note", |app| {
+        app.chat
+            .as_ref()
+            .unwrap()
+            .conversation
+            .last()
+            .is_some_and(|m| m.role == "system")
+    })
+    .await;
+    let screen = ui.screen();
+    assert!(screen.contains("cancelled"), "{screen}");
+    assert!(!screen.contains("Thinking about it"), "{screen}");
+}

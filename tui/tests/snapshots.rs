@@ -10,7 +10,7 @@ mod fixtures;
 
 use crossterm::event::KeyCode;
 use fixtures::key;
-use kafka_protocol::ws::{ChatEvent, ServerFrame};
+use kafka_protocol::ws::{ChatEvent, ServerFrame, TokenUsage};
 use kafka_tui::app::{App, AppEvent};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -52,9 +52,64 @@ fn busy_chat() -> App {
         frame: ServerFrame::Event(ChatEvent::AgentProgress {
             stage: "validating".into(),
             label: "validating attempt 2/5".into(),
+            usage: None,
         }),
     });
+    without_clock(app)
+}
+
+/// The elapsed time depends on the clock, so snapshots leave it out.
+fn without_clock(mut app: App) -> App {
+    if let Some(chat) = app.chat.as_mut() {
+        chat.run_started = None;
+    }
     app
+}
+
+fn event(app: &mut App, event: ChatEvent) {
+    app.handle_event(AppEvent::Frame {
+        chat_id: fixtures::CHAT_ID.into(),
+        frame: ServerFrame::Event(event),
+    });
+}
+
+/// The agent writing a file, half-way through a line; the last run's tokens in the status.
+fn streaming_chat() -> App {
+    let mut app = fixtures::chat();
+    let progress = |stage: &str, usage| ChatEvent::AgentProgress {
+        stage: stage.into(),
+        label: stage.into(),
+        usage,
+    };
+    let usage = TokenUsage {
+        prompt_tokens: 1200,
+        completion_tokens: 345,
+        total_tokens: 1545,
+    };
+    event(&mut app, progress("done", Some(usage)));
+    app.handle_event(AppEvent::Frame {
+        chat_id: fixtures::CHAT_ID.into(),
+        frame: ServerFrame::Text("The last answer.".into()),
+    });
+    event(&mut app, progress("generating", None));
+    let code: String = fixtures::CODE.lines().take(6).map(|l| format!("{l}\n")).collect();
+    let answer = format!("## booking.based\n```based\n{code}    say(\"Boo");
+    // Pieces cut anywhere, as the server's coalesced frames are.
+    for piece in answer
+        .as_bytes()
+        .chunks(9)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+    {
+        event(
+            &mut app,
+            ChatEvent::AgentOutput {
+                stage: "generating".into(),
+                attempt: 1,
+                delta: piece,
+            },
+        );
+    }
+    without_clock(app)
 }
 
 fn with_key(mut app: App, code: KeyCode) -> App {
@@ -95,6 +150,7 @@ fn screens() -> Vec<(&'static str, App)> {
         ("browser", fixtures::logged_in()),
         ("chat", fixtures::chat()),
         ("chat_busy", busy_chat()),
+        ("chat_streaming", streaming_chat()),
         ("versions", fixtures::versions()),
         ("code_selection", code_selection()),
         ("confirm_revert", with_key(fixtures::versions(), KeyCode::Char('r'))),

@@ -427,6 +427,7 @@ fn progress_events_that_trail_the_reply_do_not_revive_the_spinner() {
         ServerFrame::Event(ChatEvent::AgentProgress {
             stage: stage.into(),
             label: stage.into(),
+            usage: None,
         })
     };
     chat.prompt_sent();
@@ -440,4 +441,41 @@ fn progress_events_that_trail_the_reply_do_not_revive_the_spinner() {
     // Another client's run afterwards shows as usual.
     chat.apply_frame(progress("generating"));
     assert!(chat.agent_busy);
+}
+
+/// The answer streams into the chat as it is written; a new attempt starts afresh; the reply
+/// ends it; the `done` event's usage stays for the status line.
+#[test]
+fn streamed_output_grows_and_goes_with_the_reply() {
+    use kafka_protocol::ws::{ChatEvent, ServerFrame, TokenUsage};
+    let mut chat = kafka_tui::app::ChatState::new("chat-1", "Chat");
+    let output = |attempt: u32, delta: &str| {
+        ServerFrame::Event(ChatEvent::AgentOutput {
+            stage: "generating".into(),
+            attempt,
+            delta: delta.into(),
+        })
+    };
+    chat.prompt_sent();
+    chat.apply_frame(output(1, "## a.based\n```based\nloop:\n  "));
+    let live = chat.live.as_ref().expect("the answer shows as it comes");
+    assert_eq!((live.attempt, live.line_count()), (1, 4));
+    chat.apply_frame(output(2, "```based\n"));
+    assert_eq!(chat.live.as_ref().map(|l| (l.attempt, l.line_count())), Some((2, 1)));
+    let usage = TokenUsage {
+        prompt_tokens: 1,
+        completion_tokens: 2,
+        total_tokens: 3,
+    };
+    chat.apply_frame(ServerFrame::Event(ChatEvent::AgentProgress {
+        stage: "done".into(),
+        label: "done".into(),
+        usage: Some(usage),
+    }));
+    chat.apply_frame(ServerFrame::Text("The answer.".into()));
+    assert!(chat.live.is_none() && !chat.agent_busy && chat.run_started.is_none());
+    assert_eq!(chat.last_usage, Some(usage));
+    // A late frame of the finished run does not bring it back.
+    chat.apply_frame(output(2, "more"));
+    assert!(chat.live.is_none());
 }

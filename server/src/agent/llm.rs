@@ -1,5 +1,7 @@
 //! Client for OpenAI-compatible `/chat/completions` endpoints (OpenAI, OpenRouter, Ollama,
 //! vLLM): one call per request, retries with backoff, errors that never carry the API key.
+//! Answers are asked for as a stream (`"stream": true`), so the text can be shown as it is
+//! written; a provider that answers in one piece is read that way instead.
 //!
 //! The endpoint is named by a user, so the client treats it as hostile: its host is checked
 //! (see `hosts`), redirects are not followed, the reply is read up to a size cap, and a failed
@@ -16,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::hosts::{self, GuardedResolver, HostLookup, HostRefusal};
+use super::sse;
 
 /// Longest wait we accept from a `Retry-After` header: a provider asking for minutes
 /// would leave the user staring at a spinner, so we give up sooner instead.
@@ -32,6 +35,8 @@ const MIB: u64 = 1024 * 1024;
 pub struct LlmSettings {
     /// Limit for one HTTP call, connection to last byte.
     pub timeout: Duration,
+    /// Longest wait for the next piece of a streamed answer.
+    pub idle_timeout: Duration,
     /// Tries per call, the first included.
     pub max_tries: u32,
     /// Largest reply body of one call, in bytes; a longer one fails the call unread.
@@ -47,6 +52,7 @@ impl Default for LlmSettings {
     fn default() -> Self {
         Self {
             timeout: Duration::from_secs(120),
+            idle_timeout: Duration::from_secs(60),
             max_tries: 3,
             max_reply_bytes: 8 * MIB,
             allow_private_hosts: true,
@@ -114,8 +120,9 @@ pub enum LlmError {
     Rejected {
         status: u16,
         detail: String,
-        /// The body named `response_format` (a provider refusing JSON mode).
-        names_response_format: bool,
+        /// The optional request field the body named (a provider refusing JSON mode or
+        /// `stream_options`).
+        names_field: Option<&'static str>,
     },
     #[error("the model service failed ({status}){}", said(.detail))]
     Unavailable {
@@ -136,8 +143,13 @@ pub enum LlmError {
     Unreachable { url: String, reason: String },
     #[error("the model did not answer within {} s", .timeout.as_secs_f32())]
     Timeout { timeout: Duration },
+    #[error("the model sent nothing for {} s in the middle of its answer", .idle.as_secs_f32())]
+    Stalled { idle: Duration },
     #[error("the model's reply was not a usable chat completion: {0}")]
     BadReply(String),
+    /// A streamed answer that broke off. Not retried: part of it was shown already.
+    #[error("the model's answer broke off: {0}")]
+    Interrupted(String),
 }
 
 impl LlmError {
@@ -154,16 +166,17 @@ impl LlmError {
         }
     }
 
-    /// Some providers (older vLLM, some Ollama builds) reject the JSON-mode field outright.
-    fn refuses_response_format(&self) -> bool {
-        matches!(
-            self,
+    /// The optional field a provider refused outright: some (older vLLM, some Ollama builds)
+    /// reject the JSON-mode field or `stream_options`.
+    fn refused_field(&self) -> Option<&'static str> {
+        match self {
             Self::Rejected {
                 status: 400 | 422,
-                names_response_format: true,
+                names_field,
                 ..
-            }
-        )
+            } => *names_field,
+            _ => None,
+        }
     }
 
     fn status_label(&self) -> String {
@@ -177,14 +190,80 @@ impl LlmError {
             Self::NotFound { .. } => "404".to_string(),
             Self::Unreachable { .. } => "unreachable".to_string(),
             Self::Timeout { .. } => "timeout".to_string(),
+            Self::Stalled { .. } => "stalled".to_string(),
             Self::BadReply(_) => "bad reply".to_string(),
+            Self::Interrupted(_) => "broken stream".to_string(),
         }
     }
 }
 
+/// The provider's token count for one call (or, added up, for a run).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct Usage {
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    #[serde(default)]
+    pub completion_tokens: u64,
+    #[serde(default)]
+    pub total_tokens: u64,
+}
+
+impl std::ops::AddAssign for Usage {
+    fn add_assign(&mut self, other: Self) {
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+        self.total_tokens += other.total_tokens;
+    }
+}
+
+/// One call's answer: the assistant's text and, when the provider said, its token count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Answer {
+    pub text: String,
+    pub usage: Option<Usage>,
+}
+
+/// The optional fields of a request, dropped one by one when a provider refuses them.
+#[derive(Debug, Clone, Copy)]
+struct Request {
+    json_mode: bool,
+    include_usage: bool,
+}
+
+impl Request {
+    const JSON_MODE: &'static str = "response_format";
+    const INCLUDE_USAGE: &'static str = "stream_options";
+
+    /// Turns `field` off; false when it was not on (asking again would change nothing).
+    fn drop_field(&mut self, field: &str) -> bool {
+        let flag = match field {
+            Self::JSON_MODE => &mut self.json_mode,
+            Self::INCLUDE_USAGE => &mut self.include_usage,
+            _ => return false,
+        };
+        std::mem::replace(flag, false)
+    }
+
+    fn body(self, model: &ModelEndpoint, messages: &[ChatMessage]) -> Value {
+        let mut body = json!({ "model": model.name, "messages": messages, "stream": true });
+        if self.json_mode {
+            body["response_format"] = json!({ "type": "json_object" });
+        }
+        if self.include_usage {
+            body["stream_options"] = json!({ "include_usage": true });
+        }
+        body
+    }
+}
+
+/// What a delta callback is: called with each new piece of the answer's text, in order.
+pub(crate) type OnDelta<'a> = &'a (dyn Fn(&str) + Send + Sync);
+
 #[derive(Deserialize)]
 struct Completion {
     choices: Vec<Choice>,
+    #[serde(default)]
+    usage: Option<Usage>,
 }
 
 #[derive(Deserialize)]
@@ -228,26 +307,41 @@ impl LlmClient {
         hosts::check_registration(&url, self.settings.allow_private_hosts, &self.settings.lookup).await
     }
 
-    /// Sends the conversation and returns the assistant's text. Asks for JSON mode and, if
-    /// the provider refuses the field, asks once more without it.
+    /// Sends the conversation and returns the assistant's answer, handing its text to
+    /// `on_delta` as it arrives. Asks for JSON mode when `json_mode` (for answers that are
+    /// JSON) and for the token usage; a provider that refuses either field is asked again
+    /// without it.
     pub(crate) async fn complete(
         &self,
         model: &ModelEndpoint,
         task: &str,
         messages: &[ChatMessage],
-    ) -> Result<String, LlmError> {
-        let with_json_mode = request_body(model, messages, true);
-        match self.send_with_retries(model, task, &with_json_mode).await {
-            Err(e) if e.refuses_response_format() => {
-                tracing::info!(task, "the model refused response_format; retrying without it");
-                self.send_with_retries(model, task, &request_body(model, messages, false))
-                    .await
+        json_mode: bool,
+        on_delta: OnDelta<'_>,
+    ) -> Result<Answer, LlmError> {
+        let mut request = Request {
+            json_mode,
+            include_usage: true,
+        };
+        loop {
+            let body = request.body(model, messages);
+            match self.send_with_retries(model, task, &body, on_delta).await {
+                Err(e) if e.refused_field().is_some_and(|field| request.drop_field(field)) => {
+                    let field = e.refused_field().unwrap_or_default();
+                    tracing::info!(task, field, "the model refused an optional field; retrying without it");
+                }
+                other => return other,
             }
-            other => other,
         }
     }
 
-    async fn send_with_retries(&self, model: &ModelEndpoint, task: &str, body: &Value) -> Result<String, LlmError> {
+    async fn send_with_retries(
+        &self,
+        model: &ModelEndpoint,
+        task: &str,
+        body: &Value,
+        on_delta: OnDelta<'_>,
+    ) -> Result<Answer, LlmError> {
         let backoff = ExponentialBuilder::default()
             .with_min_delay(FIRST_BACKOFF)
             .with_max_delay(MAX_BACKOFF)
@@ -256,7 +350,7 @@ impl LlmClient {
         let mut http_try = 0;
         let send = || {
             http_try += 1;
-            self.send_once(model, task, body, http_try)
+            self.send_once(model, task, body, http_try, on_delta)
         };
         send.retry(backoff)
             .when(LlmError::is_retryable)
@@ -274,11 +368,12 @@ impl LlmClient {
         task: &str,
         body: &Value,
         http_try: u32,
-    ) -> Result<String, LlmError> {
+        on_delta: OnDelta<'_>,
+    ) -> Result<Answer, LlmError> {
         let started = Instant::now();
         let result = match self.checked_url(model) {
             Ok(url) => match self.http.post(url).bearer_auth(&model.api_key).json(body).send().await {
-                Ok(response) => self.read_response(response, &model.api_key).await,
+                Ok(response) => self.read_response(response, &model.api_key, on_delta).await,
                 Err(e) => Err(transport_error(e, &model.base_url, self.settings.timeout)),
             },
             Err(refusal) => Err(LlmError::HostRefused(refusal)),
@@ -287,7 +382,8 @@ impl LlmClient {
             .as_ref()
             .map_or_else(LlmError::status_label, |_| "200".to_string());
         let duration_ms = started.elapsed().as_millis() as u64;
-        tracing::info!(task, http_try, status, duration_ms, model = %model.name, "model call");
+        let tokens = result.as_ref().ok().and_then(|a| a.usage).map(|u| u.total_tokens);
+        tracing::info!(task, http_try, status, duration_ms, tokens, model = %model.name, "model call");
         result
     }
 }
@@ -301,7 +397,12 @@ impl LlmClient {
         Ok(url)
     }
 
-    async fn read_response(&self, response: reqwest::Response, api_key: &str) -> Result<String, LlmError> {
+    async fn read_response(
+        &self,
+        response: reqwest::Response,
+        api_key: &str,
+        on_delta: OnDelta<'_>,
+    ) -> Result<Answer, LlmError> {
         let status = response.status();
         if status.is_redirection() {
             return Err(LlmError::Redirected {
@@ -314,14 +415,43 @@ impl LlmClient {
             let body = self.read_body(response, MAX_ERROR_BODY).await.unwrap_or_default();
             return Err(status_error(status, &body, api_key, retry_after));
         }
+        if is_event_stream(response.headers()) {
+            let chunks = self.stream_chunks(response);
+            return sse::read(Box::pin(chunks), self.settings.idle_timeout, on_delta, api_key).await;
+        }
+        // A provider that ignores `stream` answers in one piece: shown whole once read.
         let body = self.read_body(response, self.settings.max_reply_bytes).await?;
-        let completion: Completion = serde_json::from_slice(&body).map_err(|e| LlmError::BadReply(e.to_string()))?;
-        completion
-            .choices
-            .into_iter()
-            .next()
-            .and_then(|choice| choice.message.content)
-            .ok_or_else(|| LlmError::BadReply("no message content in the first choice".to_string()))
+        let answer = parse_completion(&body)?;
+        on_delta(&answer.text);
+        Ok(answer)
+    }
+
+    /// The body of a streamed answer as it arrives, failing once it passes the reply cap.
+    /// Dropping the stream drops the response, which closes the connection.
+    fn stream_chunks(
+        &self,
+        response: reqwest::Response,
+    ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, LlmError>> {
+        let limit = self.settings.max_reply_bytes;
+        let timeout = self.settings.timeout;
+        let announced_too_large = response.content_length().is_some_and(|length| length > limit);
+        futures_util::stream::try_unfold((response, 0u64), move |(mut response, read)| async move {
+            if announced_too_large {
+                return Err(LlmError::TooLarge { limit });
+            }
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    let read = read + chunk.len() as u64;
+                    if read > limit {
+                        return Err(LlmError::TooLarge { limit });
+                    }
+                    Ok(Some((chunk, (response, read))))
+                }
+                Ok(None) => Ok(None),
+                Err(e) if e.is_timeout() => Err(LlmError::Timeout { timeout }),
+                Err(e) => Err(LlmError::Interrupted(error_chain(&e))),
+            }
+        })
     }
 
     /// The body, chunk by chunk, never holding more than `limit` bytes: past it the response
@@ -361,12 +491,34 @@ fn completions_url(base_url: &str) -> String {
     format!("{}/chat/completions", base_url.trim_end_matches('/'))
 }
 
-fn request_body(model: &ModelEndpoint, messages: &[ChatMessage], json_mode: bool) -> Value {
-    let mut body = json!({ "model": model.name, "messages": messages });
-    if json_mode {
-        body["response_format"] = json!({ "type": "json_object" });
-    }
-    body
+fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/event-stream"))
+}
+
+/// A whole (unstreamed) chat completion's first message and usage.
+fn parse_completion(body: &[u8]) -> Result<Answer, LlmError> {
+    let completion: Completion = serde_json::from_slice(body).map_err(|e| LlmError::BadReply(e.to_string()))?;
+    let text = completion
+        .choices
+        .into_iter()
+        .next()
+        .and_then(|choice| choice.message.content)
+        .ok_or_else(|| LlmError::BadReply("no message content in the first choice".to_string()))?;
+    Ok(Answer {
+        text,
+        usage: completion.usage,
+    })
+}
+
+/// The optional request field an error body names, if any.
+fn named_field(body: &[u8]) -> Option<&'static str> {
+    let body = String::from_utf8_lossy(body);
+    [Request::JSON_MODE, Request::INCLUDE_USAGE]
+        .into_iter()
+        .find(|field| body.contains(field))
 }
 
 /// The error for a failed status; `body` is only searched for the provider's message.
@@ -384,7 +536,7 @@ fn status_error(status: StatusCode, body: &[u8], api_key: &str, retry_after: Opt
         _ => LlmError::Rejected {
             status: code,
             detail,
-            names_response_format: String::from_utf8_lossy(body).contains("response_format"),
+            names_field: named_field(body),
         },
     }
 }
@@ -394,9 +546,14 @@ fn status_error(status: StatusCode, body: &[u8], api_key: &str, retry_after: Opt
 /// body is never shown: an endpoint that is not a model (an internal service) would have it
 /// relayed to the user.
 fn provider_message(body: &[u8], api_key: &str) -> String {
-    let Ok(json) = serde_json::from_slice::<Value>(body) else {
-        return String::new();
-    };
+    serde_json::from_slice::<Value>(body).map_or_else(|_| String::new(), |json| error_message(&json, api_key))
+}
+
+/// The message of a JSON error (a body, or the `error` of a streamed chunk), sanitized.
+pub(crate) fn error_message(json: &Value, api_key: &str) -> String {
+    if let Some(message) = json.as_str() {
+        return sanitize(message, api_key);
+    }
     let message = json
         .pointer("/error/message")
         .and_then(Value::as_str)
@@ -612,28 +769,57 @@ mod tests {
     }
 
     #[test]
-    fn response_format_refusal_is_recognised() {
+    fn refused_optional_fields_are_recognised() {
         let refusal = status_error(StatusCode::BAD_REQUEST, b"unknown field response_format", "", None);
-        assert!(refusal.refuses_response_format());
+        assert_eq!(refusal.refused_field(), Some("response_format"));
+        let refusal = status_error(StatusCode::UNPROCESSABLE_ENTITY, b"stream_options: extra", "", None);
+        assert_eq!(refusal.refused_field(), Some("stream_options"));
         let other = status_error(StatusCode::BAD_REQUEST, b"bad messages", "", None);
-        assert!(!other.refuses_response_format());
+        assert_eq!(other.refused_field(), None);
+        let server = status_error(StatusCode::BAD_GATEWAY, b"response_format", "", None);
+        assert_eq!(server.refused_field(), None);
     }
 
     #[test]
-    fn body_asks_for_json_mode_only_when_told() {
+    fn body_streams_and_drops_refused_fields_once() {
         let messages = [ChatMessage::new(Role::User, "hi")];
-        assert_eq!(
-            request_body(&endpoint(), &messages, true)["response_format"]["type"],
-            "json_object"
+        let mut request = Request {
+            json_mode: true,
+            include_usage: true,
+        };
+        let body = request.body(&endpoint(), &messages);
+        assert_eq!(body["stream"], true);
+        assert_eq!(body["response_format"]["type"], "json_object");
+        assert_eq!(body["stream_options"]["include_usage"], true);
+        assert_eq!(body["messages"][0]["role"], "user");
+        assert!(request.drop_field("response_format"));
+        assert!(!request.drop_field("response_format"), "a second refusal is final");
+        assert!(request.drop_field("stream_options"));
+        let body = request.body(&endpoint(), &messages);
+        assert!(body.get("response_format").is_none());
+        assert!(body.get("stream_options").is_none());
+        assert_eq!(body["stream"], true);
+    }
+
+    #[test]
+    fn a_whole_completion_keeps_its_usage() {
+        let body = br#"{"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}"#;
+        let answer = parse_completion(body).unwrap();
+        assert_eq!(answer.text, "hi");
+        assert_eq!(answer.usage.map(|u| u.total_tokens), Some(4));
+        assert!(parse_completion(br#"{"choices": []}"#).is_err());
+    }
+
+    #[test]
+    fn event_streams_are_told_by_their_content_type() {
+        let mut headers = HeaderMap::new();
+        assert!(!is_event_stream(&headers));
+        headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            "Text/Event-Stream; charset=utf-8".parse().unwrap(),
         );
-        assert!(
-            request_body(&endpoint(), &messages, false)
-                .get("response_format")
-                .is_none()
-        );
-        assert_eq!(
-            request_body(&endpoint(), &messages, false)["messages"][0]["role"],
-            "user"
-        );
+        assert!(is_event_stream(&headers));
+        headers.insert(reqwest::header::CONTENT_TYPE, "application/json".parse().unwrap());
+        assert!(!is_event_stream(&headers));
     }
 }

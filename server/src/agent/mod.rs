@@ -9,12 +9,13 @@ mod llm;
 mod pipeline;
 mod prompts;
 mod reply;
+mod sse;
 mod tools;
 
 use tokio_util::sync::CancellationToken;
 
 pub use hosts::{HostLookup, HostRefusal};
-pub use llm::{LlmClient, LlmError, LlmSettings, ModelEndpoint};
+pub use llm::{LlmClient, LlmError, LlmSettings, ModelEndpoint, Usage};
 
 #[derive(Debug, Clone)]
 pub struct BasedFile {
@@ -90,6 +91,25 @@ impl Progress {
     }
 }
 
+/// What a run reports as it goes. A plain `Fn(Progress)` closure is an observer that wants
+/// only the progress.
+pub trait Observer: Send + Sync {
+    fn progress(&self, step: Progress);
+
+    /// New text of the answer being written on attempt `attempt` (triage's answers are not
+    /// shown), in order; an attempt's pieces joined are its whole answer.
+    fn output(&self, _attempt: u32, _delta: &str) {}
+
+    /// The provider's token count for one model call, when it gives one.
+    fn usage(&self, _usage: Usage) {}
+}
+
+impl<F: Fn(Progress) + Send + Sync> Observer for F {
+    fn progress(&self, step: Progress) {
+        self(step)
+    }
+}
+
 /// Display is the message shown to the user.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -102,18 +122,19 @@ pub enum AgentError {
 }
 
 /// Runs the agent once. Nothing is half-done on error: the outcome is returned only when
-/// complete and valid. Cancelling `cancel` aborts the model call in flight.
+/// complete and valid. Cancelling `cancel` aborts the model call in flight (closing its
+/// connection).
 pub async fn run(
     llm: &LlmClient,
     model: &ModelEndpoint,
     input: AgentInput,
-    progress: &(dyn Fn(Progress) + Send + Sync),
+    observer: &dyn Observer,
     cancel: CancellationToken,
 ) -> Result<AgentOutcome, AgentError> {
     pipeline::Driver {
         llm,
         model,
-        progress,
+        observer,
         cancel,
     }
     .run(&input)

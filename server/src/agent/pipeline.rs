@@ -7,8 +7,8 @@ use tracing::Instrument;
 
 use super::llm::{ChatMessage, LlmClient, ModelEndpoint, Role};
 use super::prompts::{self, PromptContext, Task};
-use super::reply::{self, RespondReply, TriageReply};
-use super::{AgentError, AgentInput, AgentOutcome, BasedFile, Progress};
+use super::reply::{self, TriageReply};
+use super::{AgentError, AgentInput, AgentOutcome, BasedFile, Observer, Progress};
 use crate::{based, diff};
 
 const MAX_ATTEMPTS: u32 = 5;
@@ -135,11 +135,11 @@ fn check_diff(raw: &str, selected: &BasedFile) -> Result<AgentOutcome, String> {
 }
 
 fn check_respond(raw: &str) -> Result<AgentOutcome, String> {
-    let reply: RespondReply = reply::parse(raw)?;
-    if reply.text.trim().is_empty() {
-        return Err("`text` is empty; it must hold your answer".to_string());
+    let text = reply::parse_text(raw);
+    if text.trim().is_empty() {
+        return Err("your answer was empty; it must hold your reply".to_string());
     }
-    Ok(AgentOutcome::Response { text: reply.text })
+    Ok(AgentOutcome::Response { text })
 }
 
 /// Errors only: warnings do not block a file, so they are not worth another attempt.
@@ -178,11 +178,12 @@ fn sanitize_filename(raw: &str) -> String {
     format!("{stem}.based")
 }
 
-/// Performs a run's effects: model calls under the cancellation token, progress reports.
+/// Performs a run's effects: model calls under the cancellation token, reports to the
+/// observer.
 pub(crate) struct Driver<'a> {
     pub llm: &'a LlmClient,
     pub model: &'a ModelEndpoint,
-    pub progress: &'a (dyn Fn(Progress) + Send + Sync),
+    pub observer: &'a dyn Observer,
     pub cancel: CancellationToken,
 }
 
@@ -200,14 +201,14 @@ impl Driver<'_> {
         };
         let outcome = self.produce(plan, &context).await?;
         if !matches!(plan, Plan::Respond) {
-            (self.progress)(Progress::Applying);
+            self.observer.progress(Progress::Applying);
         }
-        (self.progress)(Progress::Done);
+        self.observer.progress(Progress::Done);
         Ok(outcome)
     }
 
     async fn triage(&self, input: &AgentInput) -> Result<TriageReply, AgentError> {
-        (self.progress)(Progress::Triage);
+        self.observer.progress(Progress::Triage);
         self.ask_until_valid(Task::Triage, prompts::triage_messages(input), reply::parse)
             .await
     }
@@ -234,11 +235,11 @@ impl Driver<'_> {
         let mut fix = FixLoop::new(messages);
         while let Some(attempt) = fix.next_attempt() {
             if task != Task::Triage {
-                (self.progress)(Progress::Generating { attempt });
+                self.observer.progress(Progress::Generating { attempt });
             }
             let answer = self.call(task, attempt, fix.messages()).await?;
             if matches!(task, Task::Generate | Task::Diff) {
-                (self.progress)(Progress::Validating {
+                self.observer.progress(Progress::Validating {
                     attempt,
                     max: MAX_ATTEMPTS,
                 });
@@ -259,12 +260,24 @@ impl Driver<'_> {
     /// The span puts the fix-loop attempt on the client's per-call log line.
     async fn call(&self, task: Task, attempt: u32, messages: &[ChatMessage]) -> Result<String, AgentError> {
         let span = tracing::info_span!("agent_attempt", attempt);
-        let request = self.llm.complete(self.model, task.as_str(), messages);
-        self.cancel
+        let on_delta = |delta: &str| {
+            if task != Task::Triage {
+                self.observer.output(attempt, delta);
+            }
+        };
+        let request = self
+            .llm
+            .complete(self.model, task.as_str(), messages, task.answers_in_json(), &on_delta);
+        let answer = self
+            .cancel
             .run_until_cancelled(request.instrument(span))
             .await
             .ok_or(AgentError::Cancelled)?
-            .map_err(AgentError::Model)
+            .map_err(AgentError::Model)?;
+        if let Some(usage) = answer.usage {
+            self.observer.usage(usage);
+        }
+        Ok(answer.text)
     }
 }
 
@@ -392,7 +405,14 @@ mod tests {
             check_respond(r#"{"text": "hi"}"#),
             Ok(AgentOutcome::Response { text: "hi".into() })
         );
+        assert_eq!(
+            check_respond("Use `talk`.\n"),
+            Ok(AgentOutcome::Response {
+                text: "Use `talk`.".into()
+            })
+        );
         assert!(check_respond(r#"{"text": ""}"#).is_err());
+        assert!(check_respond(" \n").is_err());
     }
 
     #[test]

@@ -37,7 +37,13 @@ impl Task {
         }
     }
 
-    /// What the model is asked to do, and the JSON shape of its answer.
+    /// Whether the answer is JSON, asked for with the provider's JSON mode. The others are
+    /// Markdown, which reads well while it streams.
+    pub fn answers_in_json(self) -> bool {
+        self == Self::Triage
+    }
+
+    /// What the model is asked to do, and the shape of its answer.
     fn rules(self) -> &'static str {
         match self {
             Self::Triage => include_str!("text/triage.md"),
@@ -111,7 +117,7 @@ pub(crate) fn task_messages(task: Task, context: &PromptContext) -> Vec<ChatMess
 pub(crate) fn feedback(problem: &str) -> String {
     format!(
         "Your previous answer could not be used.\n\n{problem}\n\n\
-         Answer again with one JSON object in the required shape, fixing exactly these problems."
+         Answer again in the required shape, fixing exactly these problems."
     )
 }
 

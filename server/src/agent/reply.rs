@@ -1,7 +1,10 @@
-//! Reading the model's JSON answers. Models wrap JSON in code fences or prose despite being
-//! told not to, so we look for the first complete JSON object in the text; a missing or
-//! ill-typed field becomes an error message written for the model to correct.
+//! Reading the model's answers. Code comes as Markdown, so that what streams to the user
+//! reads as code: the file's name as a heading, then the file (or diff) in a fenced block.
+//! Plain answers are Markdown. Models asked for JSON (triage, and older prompts) wrap it in
+//! fences or prose despite being told not to, so we look for the first complete JSON object in
+//! the text. A missing or ill-typed field becomes an error message for the model to correct.
 
+use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Parser, Tag, TagEnd};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Deserializer, Value};
@@ -51,9 +54,20 @@ pub(crate) fn parse<T: DeserializeOwned>(raw: &str) -> Result<T, String> {
     Err(first_problem.unwrap_or_else(|| "your answer contained no JSON object".to_string()))
 }
 
-/// Parses a code reply and checks its `type` tag and that its text is not blank.
+/// Parses a code reply: a fenced block tagged `expected_kind` (or untagged) under a heading
+/// naming the file, or else the JSON shape `{type, filename, text}`. The text must not be
+/// blank.
 pub(crate) fn parse_code(raw: &str, expected_kind: &str) -> Result<CodeReply, String> {
-    let reply: CodeReply = parse(raw)?;
+    let reply = match fenced_code(raw, expected_kind) {
+        Some(reply) => reply,
+        None => parse(raw).map_err(|problem| {
+            if raw.contains("```") || !raw.contains('{') {
+                format!("your answer had no ```{expected_kind} fenced block")
+            } else {
+                problem
+            }
+        })?,
+    };
     if reply.kind != expected_kind {
         return Err(format!("`type` must be \"{expected_kind}\", not \"{}\"", reply.kind));
     }
@@ -61,6 +75,62 @@ pub(crate) fn parse_code(raw: &str, expected_kind: &str) -> Result<CodeReply, St
         return Err("`text` is empty; it must hold the code".to_string());
     }
     Ok(reply)
+}
+
+/// A plain answer: the Markdown text itself, or the `text` of a JSON answer `{"text": …}`.
+pub(crate) fn parse_text(raw: &str) -> String {
+    let trimmed = raw.trim();
+    let looks_like_json = trimmed.starts_with('{') || trimmed.starts_with("```json");
+    match looks_like_json.then(|| parse::<RespondReply>(trimmed)) {
+        Some(Ok(reply)) => reply.text,
+        _ => trimmed.to_string(),
+    }
+}
+
+/// The first fenced block tagged `kind` (or, failing that, the first untagged one) and the
+/// text of the last heading before it, as the file name.
+fn fenced_code(raw: &str, kind: &str) -> Option<CodeReply> {
+    let mut heading: Option<String> = None;
+    let mut in_heading = false;
+    let mut block: Option<(String, String)> = None;
+    let mut untagged: Option<CodeReply> = None;
+    for event in Parser::new(raw) {
+        match event {
+            Event::Start(Tag::Heading { level, .. }) if level <= HeadingLevel::H4 => {
+                in_heading = true;
+                heading = Some(String::new());
+            }
+            Event::End(TagEnd::Heading(_)) => in_heading = false,
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) => {
+                let tag = info.split_whitespace().next().unwrap_or_default().to_ascii_lowercase();
+                block = Some((tag, String::new()));
+            }
+            Event::Text(text) | Event::Code(text) if in_heading => {
+                heading.get_or_insert_default().push_str(&text);
+            }
+            Event::Text(text) => {
+                if let Some((_, body)) = block.as_mut() {
+                    body.push_str(&text);
+                }
+            }
+            Event::End(TagEnd::CodeBlock) => {
+                let Some((tag, text)) = block.take() else { continue };
+                let reply = CodeReply {
+                    kind: kind.to_string(),
+                    filename: heading.clone().unwrap_or_default().trim().to_string(),
+                    text,
+                };
+                if tag == kind {
+                    return Some(reply);
+                }
+                if tag.is_empty() && untagged.is_none() {
+                    untagged = Some(reply);
+                }
+            }
+            _ => {}
+        }
+    }
+    untagged
 }
 
 /// Every JSON object that starts at some `{` of the text, in order.
@@ -131,6 +201,44 @@ mod tests {
                 .contains("empty")
         );
         assert!(parse_code(r#"{"type": "based", "filename": "a", "text": "say(1)"}"#, "based").is_ok());
+    }
+
+    #[test]
+    fn a_fenced_block_under_its_name_is_the_code() {
+        let raw = "Here it is.\n\n## `booking.based`\n\n```based\nloop:\n    x = talk(\"a\", True)\n```\n\nDone.";
+        let reply = parse_code(raw, "based").unwrap();
+        assert_eq!(reply.filename, "booking.based");
+        assert_eq!(reply.text, "loop:\n    x = talk(\"a\", True)\n");
+        // A block of another language before it is skipped; an untagged one is accepted.
+        let raw = "```json\n{}\n```\n### a.based\n```diff\n@@ -1 +1 @@\n-a\n+b\n```";
+        assert_eq!(parse_code(raw, "diff").unwrap().text, "@@ -1 +1 @@\n-a\n+b\n");
+        let untagged = parse_code("# x.based\n```\nsay(1)\n```", "based").unwrap();
+        assert_eq!(
+            (untagged.filename.as_str(), untagged.text.as_str()),
+            ("x.based", "say(1)\n")
+        );
+        // Code that itself holds a fence needs a longer one, as Markdown has it.
+        let nested = parse_code("````based\nx = \"```\"\n````", "based").unwrap();
+        assert_eq!(nested.text, "x = \"```\"\n");
+    }
+
+    #[test]
+    fn code_falls_back_to_json_and_names_a_missing_block() {
+        let json = r#"{"type": "based", "filename": "a", "text": "say(1)"}"#;
+        assert_eq!(parse_code(json, "based").unwrap().text, "say(1)");
+        assert_eq!(
+            parse_code("no code here", "based").unwrap_err(),
+            "your answer had no ```based fenced block"
+        );
+        assert!(parse_code("```based\n  \n```", "based").unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn plain_text_is_the_answer_unless_it_is_json() {
+        assert_eq!(parse_text("  **Hi** {there}\n"), "**Hi** {there}");
+        assert_eq!(parse_text(r#"{"text": "from json"}"#), "from json");
+        assert_eq!(parse_text("```json\n{\"text\": \"fenced\"}\n```"), "fenced");
+        assert_eq!(parse_text("{not json"), "{not json");
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub use files::{ChatFileRecord, FileKind, NewChatFile, NewFile, StoredFile};
 pub use lean::{StoredMessage, VersionMeta};
 pub use models::ModelRecord;
 pub use owners::Resource;
-pub use runs::RunLease;
+pub use runs::{AgentRunRecord, RunLease};
 pub use tokens::{Credentials, LiveToken};
 pub use users::{PasswordSet, UserOverview, set_password_at};
 pub use versions::VersionRecord;

@@ -6,10 +6,10 @@
 //! an instance dies mid-run. On SQLite one process owns the database and the hub's in-process
 //! slot is the whole rule, so a lease is only a token.
 
-use sqlx::Connection;
 use sqlx::postgres::PgConnection;
+use sqlx::{Connection, Row};
 
-use super::{Backend, Store, StoreResult};
+use super::{Backend, Store, StoreResult, new_id};
 
 /// The key: `hashtextextended` is stable for a given PostgreSQL server, which every instance
 /// shares; the prefix keeps clear of other users of advisory locks.
@@ -67,5 +67,85 @@ impl Store {
             .bind(chat_id)
             .fetch_one(&self.pool)
             .await?)
+    }
+}
+
+/// A finished agent run, as `agent_runs` keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentRunRecord {
+    pub chat_id: String,
+    pub model: String,
+    /// `answer`, `file`, `edit`, `failed` or `cancelled`.
+    pub outcome: String,
+    /// The conversation entry the run produced (its answer, file or failure note).
+    pub message_seq: Option<i64>,
+    /// Prompt, completion and total tokens; `None` when the provider did not report them.
+    pub tokens: Option<(i64, i64, i64)>,
+    pub started_at: String,
+    pub finished_at: String,
+}
+
+impl Store {
+    pub async fn record_agent_run(&self, run: AgentRunRecord) -> StoreResult<()> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                let (prompt, completion, total) = match run.tokens {
+                    Some((p, c, t)) => (Some(p), Some(c), Some(t)),
+                    None => (None, None, None),
+                };
+                sqlx::query(
+                    "INSERT INTO agent_runs (id, chat_id, model, outcome, message_seq, prompt_tokens,
+                     completion_tokens, total_tokens, started_at, finished_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(new_id())
+                .bind(&run.chat_id)
+                .bind(&run.model)
+                .bind(&run.outcome)
+                .bind(run.message_seq)
+                .bind(prompt)
+                .bind(completion)
+                .bind(total)
+                .bind(&run.started_at)
+                .bind(&run.finished_at)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// The chat's finished runs, oldest first.
+    pub async fn agent_runs(&self, chat_id: &str) -> StoreResult<Vec<AgentRunRecord>> {
+        let rows = sqlx::query(
+            "SELECT chat_id, model, outcome, message_seq, prompt_tokens, completion_tokens, total_tokens,
+             started_at, finished_at FROM agent_runs WHERE chat_id = $1 ORDER BY finished_at, id",
+        )
+        .bind(chat_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let tokens: (Option<i64>, Option<i64>, Option<i64>) = (
+                    row.get("prompt_tokens"),
+                    row.get("completion_tokens"),
+                    row.get("total_tokens"),
+                );
+                AgentRunRecord {
+                    chat_id: row.get("chat_id"),
+                    model: row.get("model"),
+                    outcome: row.get("outcome"),
+                    message_seq: row.get("message_seq"),
+                    tokens: match tokens {
+                        (Some(p), Some(c), Some(t)) => Some((p, c, t)),
+                        _ => None,
+                    },
+                    started_at: row.get("started_at"),
+                    finished_at: row.get("finished_at"),
+                }
+            })
+            .collect())
     }
 }

@@ -3,22 +3,35 @@
 //! up. Its result is saved with the assistant's message in one transaction before the reply.
 //!
 //! One run per chat at a time: a second `new_message` meanwhile is refused with an error.
+//!
+//! The answer's text streams to the chat's protocol-2 clients as `agent_output` frames,
+//! gathered so that a chat gets at most one every [`OUTPUT_INTERVAL`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
-use kafka_protocol::ws::{AgentResponse, BasedFileContent, ChatEvent, ErrorFrame, Message, NewMessage, ServerAction};
+use kafka_protocol::ws::{
+    AgentResponse, BasedFileContent, ChatEvent, ErrorFrame, Message, NewMessage, ServerAction, TokenUsage,
+};
 use serde_json::json;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::Session;
 use super::actions::store_error;
 use super::payload::{based_file, message_added, version_added};
 use crate::agent::{
-    self, AgentError, AgentInput, AgentOutcome, BasedFile, ContextFile, ConversationLine, ModelEndpoint, Progress,
+    self, AgentError, AgentInput, AgentOutcome, BasedFile, ContextFile, ConversationLine, ModelEndpoint, Observer,
+    Progress, Usage,
 };
 use crate::hub::Outgoing;
 use crate::state::SharedState;
-use crate::store::{ChatFileRecord, FileKind, MessageRecord, StoreResult};
+use crate::store::{AgentRunRecord, ChatFileRecord, FileKind, MessageRecord, StoreResult, now_iso};
+
+/// Streamed text goes out at most this often per chat (about 20 frames a second): each frame
+/// crosses the event bus and every client's socket, and a model writes far more pieces.
+const OUTPUT_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Everything the spawned run needs; the session may end while it works.
 struct Run {
@@ -27,6 +40,9 @@ struct Run {
     reply_to: tokio::sync::mpsc::Sender<Outgoing>,
     /// Whether the chat's agent slot was given back (it must be, exactly once).
     released: AtomicBool,
+    /// The run's record, saved (once) just before its reply so that a client who has the
+    /// reply finds it.
+    record: Mutex<Option<AgentRunRecord>>,
 }
 
 pub async fn new_message(session: &Session, request: NewMessage) {
@@ -66,6 +82,7 @@ pub async fn new_message(session: &Session, request: NewMessage) {
         chat_id: chat.id.clone(),
         reply_to: session.queue.clone(),
         released: AtomicBool::new(false),
+        record: Mutex::default(),
     };
     // The prompt is kept whatever happens next.
     let input = match run.save_prompt_and_gather(&request).await {
@@ -81,21 +98,158 @@ pub async fn new_message(session: &Session, request: NewMessage) {
         api_key: model.api_key,
     };
     tokio::spawn(async move {
-        let progress_state = run.state.clone();
-        let progress_chat = run.chat_id.clone();
-        let progress = move |step: Progress| {
-            progress_state.hub.publish(
-                &progress_chat,
-                ChatEvent::AgentProgress {
-                    stage: stage(&step).into(),
-                    label: step.label(),
-                },
-            );
-        };
-        let outcome = agent::run(&run.state.llm, &endpoint, input, &progress, cancel).await;
+        let started_at = now_iso();
+        let observer = Arc::new(RunObserver::new(run.state.clone(), run.chat_id.clone()));
+        let ticker = observer.clone().start_ticker();
+        let outcome = agent::run(&run.state.llm, &endpoint, input, observer.as_ref(), cancel).await;
+        // Text still gathered belongs to an answer that failed or was cancelled: dropped.
+        drop(ticker);
+        *run.record.lock().unwrap_or_else(PoisonError::into_inner) = Some(AgentRunRecord {
+            chat_id: run.chat_id.clone(),
+            model: endpoint.name.clone(),
+            outcome: outcome_kind(&outcome).to_string(),
+            message_seq: None,
+            tokens: observer.total_usage().map(stored_tokens),
+            started_at,
+            finished_at: String::new(),
+        });
         run.finish(outcome).await;
         run.release().await;
     });
+}
+
+fn outcome_kind(outcome: &Result<AgentOutcome, AgentError>) -> &'static str {
+    match outcome {
+        Ok(AgentOutcome::Response { .. }) => "answer",
+        Ok(AgentOutcome::NewFile { .. }) => "file",
+        Ok(AgentOutcome::Edit { .. }) => "edit",
+        Err(AgentError::Cancelled) => "cancelled",
+        Err(_) => "failed",
+    }
+}
+
+/// Publishes a run's progress and streamed text to the chat, and adds up its token usage.
+struct RunObserver {
+    state: SharedState,
+    chat_id: String,
+    usage: Mutex<Option<Usage>>,
+    pending: Mutex<PendingOutput>,
+}
+
+/// Streamed text not yet sent.
+#[derive(Default)]
+struct PendingOutput {
+    attempt: u32,
+    text: String,
+    last_sent: Option<Instant>,
+}
+
+impl RunObserver {
+    fn new(state: SharedState, chat_id: String) -> Self {
+        Self {
+            state,
+            chat_id,
+            usage: Mutex::default(),
+            pending: Mutex::default(),
+        }
+    }
+
+    fn total_usage(&self) -> Option<Usage> {
+        *self.usage.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sends gathered text every interval, so the end of a burst does not wait for the next
+    /// piece (a model may pause for seconds). Stops when the returned guard is dropped.
+    fn start_ticker(self: Arc<Self>) -> DropGuard {
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(OUTPUT_INTERVAL);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            while stopped.run_until_cancelled(interval.tick()).await.is_some() {
+                self.flush(false);
+            }
+        });
+        stop.drop_guard()
+    }
+
+    /// Sends the gathered text: always when `now`, else once the interval has passed.
+    fn flush(&self, now: bool) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let due = now || pending.last_sent.is_none_or(|at| at.elapsed() >= OUTPUT_INTERVAL);
+        if due && !pending.text.is_empty() {
+            self.send_output(&mut pending);
+        }
+    }
+
+    fn send_output(&self, pending: &mut PendingOutput) {
+        let delta = std::mem::take(&mut pending.text);
+        pending.last_sent = Some(Instant::now());
+        self.state.hub.publish(
+            &self.chat_id,
+            ChatEvent::AgentOutput {
+                stage: "generating".into(),
+                attempt: pending.attempt,
+                delta,
+            },
+        );
+    }
+}
+
+impl Observer for RunObserver {
+    fn progress(&self, step: Progress) {
+        // What the model wrote goes out before the step that follows it (validating, done).
+        self.flush(true);
+        let usage = match step {
+            Progress::Done => self.total_usage().map(token_usage),
+            _ => None,
+        };
+        self.state.hub.publish(
+            &self.chat_id,
+            ChatEvent::AgentProgress {
+                stage: stage(&step).into(),
+                label: step.label(),
+                usage,
+            },
+        );
+    }
+
+    fn output(&self, attempt: u32, delta: &str) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if pending.attempt != attempt && !pending.text.is_empty() {
+            self.send_output(&mut pending);
+        }
+        pending.attempt = attempt;
+        pending.text.push_str(delta);
+        if pending.last_sent.is_none_or(|at| at.elapsed() >= OUTPUT_INTERVAL) {
+            self.send_output(&mut pending);
+        }
+    }
+
+    fn usage(&self, usage: Usage) {
+        *self
+            .usage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert_default() += usage;
+    }
+}
+
+fn stored_tokens(usage: Usage) -> (i64, i64, i64) {
+    let column = |count: u64| i64::try_from(count).unwrap_or(i64::MAX);
+    (
+        column(usage.prompt_tokens),
+        column(usage.completion_tokens),
+        column(usage.total_tokens),
+    )
+}
+
+fn token_usage(usage: Usage) -> TokenUsage {
+    TokenUsage {
+        prompt_tokens: usage.prompt_tokens,
+        completion_tokens: usage.completion_tokens,
+        total_tokens: usage.total_tokens,
+    }
 }
 
 async fn refuse_busy(session: &Session) {
@@ -188,7 +342,19 @@ impl Run {
         }
     }
 
-    /// Saves the outcome with the assistant's message, replies, and publishes the events.
+    /// Saves the run's record with the `seq` of the entry it produced, once.
+    async fn record_run(&self, message_seq: Option<i64>) {
+        let record = self.record.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let Some(mut record) = record else { return };
+        record.message_seq = message_seq;
+        record.finished_at = now_iso();
+        if let Err(error) = self.state.store.record_agent_run(record).await {
+            tracing::error!(chat_id = %self.chat_id, %error, "recording the agent run failed");
+        }
+    }
+
+    /// Saves the outcome with the assistant's message, records the run, replies, and
+    /// publishes the events.
     async fn finish(&self, outcome: Result<AgentOutcome, AgentError>) {
         let result = match outcome {
             Ok(AgentOutcome::Response { text }) => self.save_answer(text).await,
@@ -198,6 +364,7 @@ impl Run {
         };
         if let Err(error) = result {
             tracing::error!(chat_id = %self.chat_id, %error, "saving the agent's result failed");
+            self.record_run(None).await;
             self.send_json(&ErrorFrame::new(
                 "The agent's result could not be saved; nothing was changed.",
             ))
@@ -211,6 +378,7 @@ impl Run {
             .store
             .append_messages(&self.chat_id, &[MessageRecord::text("assistant", &text)])
             .await?;
+        self.record_run(last_seq(&saved)).await;
         self.send(text).await;
         self.publish_messages(&saved);
         Ok(())
@@ -223,6 +391,7 @@ impl Run {
             .store
             .append_messages(&self.chat_id, &[MessageRecord::text("system", &text)])
             .await?;
+        self.record_run(last_seq(&saved)).await;
         self.send_json(&ErrorFrame::new(text)).await;
         self.publish_messages(&saved);
         Ok(())
@@ -242,6 +411,7 @@ impl Run {
             .store
             .create_based_file(&self.chat_id, &filename, &content, &message)
             .await?;
+        self.record_run(Some(saved.seq)).await;
         self.send_json(&agent_response(&version.file_id, body)).await;
         self.state.hub.publish(
             &self.chat_id,
@@ -273,6 +443,7 @@ impl Run {
             .store
             .add_version(&self.chat_id, &file.id, &content, |_| message)
             .await?;
+        self.record_run(Some(saved.seq)).await;
         self.send_json(&agent_response(&file.id, body)).await;
         self.state
             .hub
@@ -286,6 +457,10 @@ impl Run {
             self.state.hub.publish(&self.chat_id, message_added(message));
         }
     }
+}
+
+fn last_seq(saved: &[MessageRecord]) -> Option<i64> {
+    saved.last().map(|m| m.seq)
 }
 
 fn agent_response(file_id: &str, body: BasedFileContent) -> ServerAction {

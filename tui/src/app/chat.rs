@@ -4,9 +4,10 @@
 use kafka_protocol::rest::DiagnosticInfo;
 use kafka_protocol::ws::{
     BasedFile, ChatEvent, ClientAction, ConversationMessage, GetDiff, InitialPayload, SaveVersion, ServerAction,
-    ServerFrame, TextFile, VersionDiff, VersionInfo, VersionSaved,
+    ServerFrame, TextFile, TokenUsage, VersionDiff, VersionInfo, VersionSaved,
 };
 use std::cell::Cell;
+use std::time::Instant;
 
 use ratatui::text::Line;
 use serde_json::Value;
@@ -17,6 +18,7 @@ use super::selection::{LineSelection, keep_visible};
 use crate::diff::ParsedDiff;
 use crate::editor::EditRequest;
 use crate::highlight;
+use crate::live::LiveAnswer;
 use crate::text_input::TextInput;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +135,12 @@ pub struct ChatState {
     /// events, up to its "done", are old news and must not mark the agent busy again.
     pub done_seen: bool,
     pub stale_progress: bool,
+    /// The answer the agent is writing, as it streams.
+    pub live: Option<LiveAnswer>,
+    /// When the agent's current run started (for the elapsed time shown).
+    pub run_started: Option<Instant>,
+    /// The last finished run's token usage, when the provider reported it.
+    pub last_usage: Option<TokenUsage>,
     /// A file the agent just wrote, to select once its event arrives.
     follow_file: Option<String>,
     /// The user's edit on its way to the server (kept for a conflict).
@@ -175,6 +183,9 @@ impl ChatState {
             done_seen: false,
             stale_progress: false,
             progress: None,
+            live: None,
+            run_started: None,
+            last_usage: None,
             follow_file: None,
             pending_save: None,
             diagnostics: None,
@@ -387,6 +398,9 @@ impl ChatState {
         self.agent_busy = false;
         self.progress = None;
         self.done_seen = false;
+        // The answer itself arrives as a message (or the run failed): the live copy goes.
+        self.live = None;
+        self.run_started = None;
     }
 
     /// A new prompt of ours: whatever was pending of the last run no longer matters.
@@ -395,12 +409,36 @@ impl ChatState {
         self.progress = Some("sending".into());
         self.done_seen = false;
         self.stale_progress = false;
+        self.live = None;
+        self.run_started = Some(Instant::now());
+    }
+
+    /// A piece of the answer being written; a new attempt starts afresh. A run's progress
+    /// comes before its text, so text while no run is going is a finished run's, late.
+    fn agent_output(&mut self, attempt: u32, delta: &str) {
+        if !self.agent_busy || self.stale_progress {
+            return;
+        }
+        let live = match self.live.as_mut() {
+            Some(live) if live.attempt == attempt => live,
+            _ => self.live.insert(LiveAnswer::new(attempt)),
+        };
+        live.push(delta);
     }
 
     fn apply_event(&mut self, event: ChatEvent) -> FrameOutcome {
         let mut outcome = FrameOutcome::default();
         match event {
-            ChatEvent::MessageAdded { message, .. } => self.conversation.push(message),
+            ChatEvent::MessageAdded { message, .. } => {
+                // Another client's run ends with its result (or failure note) saved; the
+                // sender's ends with its reply.
+                let result = message.role == "system"
+                    || (message.role == "assistant" && (message.kind == "file" || self.done_seen));
+                if result && self.live.is_some() {
+                    self.agent_done();
+                }
+                self.conversation.push(message);
+            }
             ChatEvent::TextFileAdded { file } => self.text_files.push(file),
             ChatEvent::BasedFileAdded { file } => self.add_based_file(file),
             ChatEvent::VersionAdded {
@@ -419,15 +457,20 @@ impl ChatState {
             ChatEvent::AgentProgress { stage, .. } if stage == "done" && self.stale_progress => {
                 self.stale_progress = false;
             }
-            ChatEvent::AgentProgress { stage, label } if stage == "done" => {
+            ChatEvent::AgentProgress { stage, label, usage } if stage == "done" => {
                 self.done_seen = true;
                 self.progress = Some(label);
+                if usage.is_some() {
+                    self.last_usage = usage;
+                }
             }
             ChatEvent::AgentProgress { .. } if self.stale_progress => {}
             ChatEvent::AgentProgress { label, .. } => {
                 self.agent_busy = true;
+                self.run_started.get_or_insert_with(Instant::now);
                 self.progress = Some(label);
             }
+            ChatEvent::AgentOutput { attempt, delta, .. } => self.agent_output(attempt, &delta),
             ChatEvent::ChatRenamed { name } => self.name = name,
             ChatEvent::ChatDeleted => outcome.chat_deleted = true,
         }

@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::wrap::wrap;
 use super::{code, dim, pane, selected_style, versions};
 use crate::app::{App, ChatState, FileEntry, Pane, SPINNER, message_text};
+use crate::live::{self, LiveAnswer, LiveLine};
 
 /// Input rows shown before the input box scrolls.
 const INPUT_ROWS: u16 = 6;
@@ -63,18 +64,58 @@ fn render_conversation(app: &App, chat: &ChatState, frame: &mut Frame, area: Rec
     } else if chat.conversation.is_empty() {
         lines.extend(empty_chat_hint());
     }
+    let height = usize::from(inner.height);
+    if let Some(answer) = chat.live.as_ref() {
+        lines.extend(live_lines(answer, usize::from(inner.width), height + chat.scroll_back));
+    }
     if chat.agent_busy {
         let progress = chat.progress.as_deref().unwrap_or("working");
+        let elapsed = live::since(chat.run_started).map_or_else(String::new, |e| format!(" · {e}"));
         lines.push(Line::styled(
-            format!("{} agent: {progress}", SPINNER[app.spinner]),
+            format!("{} agent: {progress}{elapsed}", SPINNER[app.spinner]),
             Style::default().fg(Color::Yellow),
         ));
     }
-    let height = usize::from(inner.height);
     let newest_top = lines.len().saturating_sub(height);
     let top = newest_top.saturating_sub(chat.scroll_back);
     let shown: Vec<Line> = lines.into_iter().skip(top).take(height).collect();
     frame.render_widget(Paragraph::new(shown), inner);
+}
+
+/// The answer being written: its last `rows` lines at most (only those can be on screen),
+/// under a header; code clipped to the pane, prose wrapped.
+fn live_lines(answer: &LiveAnswer, width: usize, rows: usize) -> Vec<Line<'static>> {
+    let bar = Style::default().fg(Color::Magenta);
+    let mut lines = vec![Line::from(vec![
+        Span::styled("kafka", Style::default().fg(Color::Green).add_modifier(Modifier::BOLD)),
+        Span::styled(
+            format!(" writing · attempt {} · {} lines", answer.attempt, answer.line_count()),
+            dim(),
+        ),
+    ])];
+    let mut body = Vec::new();
+    for line in answer.tail(rows) {
+        match line {
+            LiveLine::Prose(text) => body.extend(wrap(text, width).into_iter().map(Line::raw)),
+            LiveLine::Marker(text) => body.push(Line::styled(text.clone(), dim())),
+            LiveLine::Code(code) => {
+                let mut spans = vec![Span::styled("▏ ", bar)];
+                spans.extend(code.spans.iter().cloned());
+                body.push(Line::from(spans).style(code.style));
+            }
+        }
+    }
+    match answer.partial() {
+        ("", _) => {}
+        (text, true) => body.push(Line::from(vec![
+            Span::styled("▏ ", bar),
+            Span::styled(text.to_owned(), Style::default().fg(Color::LightBlue)),
+        ])),
+        (text, false) => body.extend(wrap(text, width).into_iter().map(Line::raw)),
+    }
+    let skip = body.len().saturating_sub(rows);
+    lines.extend(body.into_iter().skip(skip));
+    lines
 }
 
 fn empty_chat_hint() -> Vec<Line<'static>> {

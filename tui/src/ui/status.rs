@@ -25,10 +25,21 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         .filter(|c| c.agent_busy)
         .and_then(|c| c.progress.as_deref())
     {
+        let elapsed = app
+            .chat
+            .as_ref()
+            .and_then(|c| crate::live::since(c.run_started))
+            .map_or_else(String::new, |e| format!("{e} "));
         spans.push(Span::styled(
-            format!("│ {} {progress} ", SPINNER[app.spinner]),
+            format!("│ {} {progress} {elapsed}", SPINNER[app.spinner]),
             Style::default().fg(Color::Yellow),
         ));
+    }
+    if let Some(usage) = app.chat.as_ref().and_then(|c| c.last_usage) {
+        spans.push(Span::raw(format!(
+            "│ {} tokens ({} in, {} out) ",
+            usage.total_tokens, usage.prompt_tokens, usage.completion_tokens
+        )));
     }
     if let Some(error) = app.last_error.as_deref() {
         spans.push(Span::styled(
