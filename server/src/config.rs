@@ -33,6 +33,15 @@ impl From<SqliteSynchronous> for crate::store::Synchronous {
     }
 }
 
+/// `--upload-store`: where uploaded bytes live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UploadStore {
+    /// `<data-dir>/uploads`.
+    Dir,
+    /// The database (PostgreSQL only), so that instances need no shared disk.
+    Db,
+}
+
 /// `--auth`: who may call the API without a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthSetting {
@@ -122,6 +131,10 @@ pub struct ServerArgs {
     /// (addresses, comma-separated). From any other peer the header is ignored.
     #[arg(long = "trusted-proxy", env = "KAFKA_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<IpAddr>,
+    /// Where uploaded bytes live: `dir` (the data directory) or `db` (the database, PostgreSQL
+    /// only) [default: db on PostgreSQL, dir on SQLite].
+    #[arg(long, env = "KAFKA_UPLOAD_STORE", value_enum)]
+    pub upload_store: Option<UploadStore>,
 }
 
 /// Resolved settings the server runs with.
@@ -155,6 +168,8 @@ pub struct Settings {
     pub max_message_bytes: usize,
     /// Files of one upload request at most.
     pub max_files_per_upload: usize,
+    /// Where uploaded bytes live; `None`: by the database (see `UploadStore`).
+    pub upload_store: Option<UploadStore>,
 }
 
 impl Settings {
@@ -181,6 +196,7 @@ impl Settings {
             connections: ConnectionLimits::default(),
             max_message_bytes: MIB as usize,
             max_files_per_upload: crate::files::DEFAULT_MAX_FILES,
+            upload_store: None,
         }
     }
 }
@@ -222,6 +238,7 @@ impl ServerArgs {
             },
             max_message_bytes: (self.max_message_kb.max(1) * 1024) as usize,
             max_files_per_upload: self.max_files_per_upload.max(1),
+            upload_store: self.upload_store,
         })
     }
 

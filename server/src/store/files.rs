@@ -7,15 +7,18 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::conversation::{self, MessageRecord};
+use super::upload_bytes::{self, DbBytes};
 use super::versions::{self, VersionRecord};
 use super::{ChatRecord, Store, StoreResult, found, now_iso};
 
-/// A workspace file to record; its bytes are already stored at `path`.
+/// A workspace file to record; its bytes are already stored at `path`, or come along in
+/// `db_bytes` to be stored in the database in the same transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewFile {
     pub id: String,
     pub filename: String,
     pub path: String,
+    pub db_bytes: Option<DbBytes>,
 }
 
 /// What a chat file holds, decided from its name and bytes at upload.
@@ -90,6 +93,9 @@ pub(super) async fn insert_workspace_file(
         .bind(now_iso())
         .execute(&mut *conn)
         .await?;
+    if let Some(bytes) = &file.db_bytes {
+        upload_bytes::insert_chunks(conn, &file.id, &bytes.0).await?;
+    }
     Ok(())
 }
 

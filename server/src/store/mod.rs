@@ -19,6 +19,7 @@ mod owners;
 mod runs;
 mod sqlite_writer;
 mod tokens;
+mod upload_bytes;
 #[cfg(test)]
 mod upgrade_tests;
 mod users;
@@ -47,6 +48,7 @@ pub use models::ModelRecord;
 pub use owners::Resource;
 pub use runs::RunLease;
 pub use tokens::{Credentials, LiveToken};
+pub use upload_bytes::{CHUNK_BYTES, DbBytes, StoredBytes};
 pub use users::{PasswordSet, UserOverview, set_password_at};
 pub use versions::VersionRecord;
 

@@ -164,6 +164,7 @@ impl Store {
                 id: new_id(),
                 filename: filename.to_owned(),
                 path: String::new(),
+                db_bytes: None,
             },
             kind: FileKind::Based,
             extracted_text: None,
