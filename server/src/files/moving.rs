@@ -55,7 +55,9 @@ pub async fn move_uploads(
     remove_source: bool,
 ) -> anyhow::Result<MoveReport> {
     if !store.can_store_upload_bytes() {
-        anyhow::bail!("uploaded bytes can be kept in the database only on PostgreSQL (give --database-url postgres://…)");
+        anyhow::bail!(
+            "uploaded bytes can be kept in the database only on PostgreSQL (give --database-url postgres://…)"
+        );
     }
     let local = LocalDir::new(data_dir);
     let mut report = MoveReport::default();

@@ -23,7 +23,9 @@ pub struct Download {
 
 impl std::fmt::Debug for Download {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Download").field("len", &self.len).finish_non_exhaustive()
+        f.debug_struct("Download")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
     }
 }
 

@@ -19,9 +19,9 @@ mod owners;
 mod runs;
 mod sqlite_writer;
 mod tokens;
-mod upload_bytes;
 #[cfg(test)]
 mod upgrade_tests;
+mod upload_bytes;
 mod users;
 mod versions;
 mod workspaces;
