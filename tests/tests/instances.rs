@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use kafka_server::config::UploadStore;
 use kafka_server::store::{DbBytes, FileKind, NewChatFile, NewFile};
 use kafka_tests::fake_model::FakeModel;
 use kafka_tests::{DATABASE_ENV, FRAME_WAIT, TestDatabase, TestServer, WsClient};
@@ -423,4 +424,109 @@ async fn a_failed_upload_leaves_no_rows_and_no_bytes() {
         a.stored_uploads().await.is_empty(),
         "the first file's chunks were rolled back"
     );
+}
+
+/// Runs `kafka-server uploads ARGS` on `data_dir` and the database at `url` (SQLite in the
+/// data directory when `None`); returns whether it succeeded and what it printed.
+fn uploads_command(data_dir: &std::path::Path, url: Option<&str>, args: &[&str]) -> (bool, String) {
+    let mut command = std::process::Command::new(kafka_tests::test_server_binary());
+    command.arg("--data-dir").arg(data_dir);
+    if let Some(url) = url {
+        command.args(["--database-url", url]);
+    }
+    let output = command
+        .arg("uploads")
+        .args(args)
+        .output()
+        .expect("run kafka-test-server");
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), printed)
+}
+
+#[tokio::test]
+async fn existing_uploads_move_into_the_database_and_back_resumably() {
+    let Some(database) = TestDatabase::create().await else {
+        eprintln!("existing_uploads_move_into_the_database_and_back_resumably: skipped: {DATABASE_ENV} is not set");
+        return;
+    };
+    // A keeps its uploads in its data directory, as a deployment from before; B, in the
+    // database, has a data directory of its own.
+    let dir_mode = |s: &mut kafka_server::config::Settings| s.upload_store = Some(UploadStore::Dir);
+    let a = TestServer::start_on(Some(Arc::clone(&database)), dir_mode).await;
+    let b = TestServer::start_on(Some(Arc::clone(&database)), |_| {}).await;
+    let (_, _, chat_id) = a.user_with_chat("moving@example.com").await;
+    let (notes, blob) = (b"moving notes".to_vec(), spanning_chunks());
+    let response = upload_to_chat(&a, &chat_id, &[("notes.txt", &notes), ("blob.bin", &blob)]).await;
+    assert_eq!(response.status(), 200);
+    let ids: Vec<String> = serde_json::from_value(response.json::<Value>().await.unwrap()["files"].clone()).unwrap();
+    let on_disk = kafka_tests::files_in(&a.data_dir.path().join("uploads/files"));
+    assert_eq!(on_disk.len(), 2);
+    assert!(database.uploads_in_database().await.is_empty());
+    assert_eq!(read_content(&b, &ids[1]).await.0, 404, "B cannot reach A's disk");
+
+    let (dir, url) = (a.data_dir.path(), Some(database.url.as_str()));
+    let total = notes.len() + blob.len();
+    let (ok, printed) = uploads_command(dir, url, &["to-db"]);
+    assert!(ok, "{printed}");
+    assert!(
+        printed.contains(&format!("moved 2 file(s), {total} byte(s); 0 already there")),
+        "{printed}"
+    );
+    for (id, bytes) in ids.iter().zip([&notes, &blob]) {
+        let (status, read, _) = read_content(&b, id).await;
+        assert_eq!((status, &read == bytes), (200, true));
+    }
+
+    // An interrupted run (here: one file's bytes missing again) is finished by the next.
+    a.state.store.delete_upload_bytes(&ids[1]).await.unwrap();
+    let (ok, printed) = uploads_command(dir, url, &["to-db"]);
+    assert!(
+        ok && printed.contains(&format!("moved 1 file(s), {} byte(s); 1 already there", blob.len())),
+        "{printed}"
+    );
+    let (ok, printed) = uploads_command(dir, url, &["to-db", "--remove-source"]);
+    assert!(
+        ok && printed.contains("moved 0 file(s), 0 byte(s); 2 already there"),
+        "{printed}"
+    );
+    assert!(printed.contains("2 source copies removed"), "{printed}");
+    assert!(kafka_tests::files_in(&a.data_dir.path().join("uploads/files")).is_empty());
+    assert_eq!(database.uploads_in_database().await, on_disk);
+    assert_eq!(read_content(&b, &ids[1]).await.1, blob);
+
+    // And back: into A's data directory, which then serves them in the dir mode again.
+    let (ok, printed) = uploads_command(dir, url, &["to-dir"]);
+    assert!(
+        ok && printed.contains(&format!("moved 2 file(s), {total} byte(s); 0 already there")),
+        "{printed}"
+    );
+    assert_eq!(kafka_tests::files_in(&a.data_dir.path().join("uploads/files")), on_disk);
+    std::fs::remove_file(a.data_dir.path().join("uploads/files").join(&on_disk[0])).unwrap();
+    let (ok, printed) = uploads_command(dir, url, &["to-dir", "--remove-source"]);
+    assert!(
+        ok && printed.contains("moved 1 file(s)") && printed.contains("1 already there"),
+        "{printed}"
+    );
+    assert!(printed.contains("2 source copies removed"), "{printed}");
+    assert!(database.uploads_in_database().await.is_empty());
+    for (id, bytes) in ids.iter().zip([&notes, &blob]) {
+        let (status, read, _) = read_content(&a, id).await;
+        assert_eq!((status, &read == bytes), (200, true));
+    }
+    let (ok, printed) = uploads_command(dir, url, &["to-dir"]);
+    assert!(
+        ok && printed.contains("moved 0 file(s), 0 byte(s); 2 already there"),
+        "{printed}"
+    );
+}
+
+#[tokio::test]
+async fn on_sqlite_uploaded_bytes_stay_in_the_data_directory() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let (ok, printed) = uploads_command(data_dir.path(), None, &["to-db"]);
+    assert!(!ok && printed.contains("only on PostgreSQL"), "{printed}");
+    let mut settings = kafka_server::config::Settings::for_data_dir(data_dir.path());
+    settings.upload_store = Some(UploadStore::Db);
+    let refused = kafka_server::open_state(settings).await.err().expect("refused");
+    assert!(refused.to_string().contains("needs PostgreSQL"), "{refused}");
 }
