@@ -339,4 +339,12 @@ mod tests {
         assert_eq!(settings(&["--max-model-reply-mb", "2"]).max_model_reply_bytes, 2 * MIB);
         assert!(Cli::try_parse_from(["kafka-server", "--max-model-reply-mb", "0"]).is_err());
     }
+
+    #[test]
+    fn the_upload_store_is_chosen_by_the_database_unless_named() {
+        assert_eq!(settings(&[]).upload_store, None);
+        assert_eq!(settings(&["--upload-store", "db"]).upload_store, Some(UploadStore::Db));
+        assert_eq!(settings(&["--upload-store", "dir"]).upload_store, Some(UploadStore::Dir));
+        assert!(Cli::try_parse_from(["kafka-server", "--upload-store", "s3"]).is_err());
+    }
 }
