@@ -344,7 +344,10 @@ mod tests {
     fn the_upload_store_is_chosen_by_the_database_unless_named() {
         assert_eq!(settings(&[]).upload_store, None);
         assert_eq!(settings(&["--upload-store", "db"]).upload_store, Some(UploadStore::Db));
-        assert_eq!(settings(&["--upload-store", "dir"]).upload_store, Some(UploadStore::Dir));
+        assert_eq!(
+            settings(&["--upload-store", "dir"]).upload_store,
+            Some(UploadStore::Dir)
+        );
         assert!(Cli::try_parse_from(["kafka-server", "--upload-store", "s3"]).is_err());
     }
 }
