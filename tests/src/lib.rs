@@ -215,6 +215,21 @@ impl TestServer {
         WsClient::connect(&url).await
     }
 
+    /// An uploaded file's bytes as `GET /file/{id}/content` answers them; `None` on a 404.
+    pub async fn read_upload(&self, file_id: &str) -> Option<Vec<u8>> {
+        let response = self
+            .http
+            .get(self.url(&format!("/file/{file_id}/content")))
+            .send()
+            .await
+            .expect("GET /file/{id}/content");
+        match response.status().as_u16() {
+            404 => None,
+            200 => Some(response.bytes().await.expect("the bytes").to_vec()),
+            other => panic!("GET /file/{file_id}/content: {other}"),
+        }
+    }
+
     /// The names (`<id>_<name>`) of the uploads whose bytes this server stores: files under
     /// its `<data-dir>/uploads/files`, and, on PostgreSQL, files with bytes in the database.
     pub async fn stored_uploads(&self) -> Vec<String> {

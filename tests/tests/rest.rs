@@ -520,10 +520,9 @@ async fn file_upload_to_chat_and_workspace_delete_and_rename() {
         renamed.new_path,
         format!("uploads/files/{}_new_document.txt", uploaded.files[0])
     );
-    assert_eq!(
-        std::fs::read(server.data_dir.path().join(&renamed.new_path)).unwrap(),
-        b"alpha"
-    );
+    assert_eq!(server.read_upload(&uploaded.files[0]).await.unwrap(), b"alpha");
+    let renamed_key = format!("{}_new_document.txt", uploaded.files[0]);
+    assert!(server.stored_uploads().await.contains(&renamed_key));
     let chat_files = server.state.store.chat_files(&chat_id).await.unwrap();
     assert!(chat_files.iter().any(|f| f.filename == "new_document.txt"));
 
@@ -538,7 +537,8 @@ async fn file_upload_to_chat_and_workspace_delete_and_rename() {
     )
     .await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "File deleted successfully."));
-    assert!(!server.data_dir.path().join(&renamed.new_path).exists());
+    assert!(!server.stored_uploads().await.contains(&renamed_key));
+    assert_eq!(server.read_upload(&uploaded.files[0]).await, None);
     assert_eq!(server.state.store.chat_files(&chat_id).await.unwrap().len(), 1);
     let (status, body) = detail(
         server
