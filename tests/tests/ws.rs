@@ -321,7 +321,7 @@ async fn delete_file_removes_rows_and_bytes() {
         .unwrap()
         .to_owned();
     let key = format!("{file_id}_the-original-filename.ext");
-    assert_eq!(server.stored_uploads().await, [key.clone()]);
+    assert_eq!(server.stored_uploads().await, [key]);
 
     ws.send_json(&json!({"action": "delete_file", "file_id": file_id}))
         .await;
