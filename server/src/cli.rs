@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::config::ServerArgs;
+use crate::files::moving::Direction;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -31,6 +32,26 @@ enum Command {
     /// Manage accounts in the database the server options name.
     #[command(subcommand)]
     User(UserCommand),
+    /// Move uploaded files' bytes between the data directory and the database (PostgreSQL);
+    /// resumable: run it again after an interruption.
+    #[command(subcommand)]
+    Uploads(UploadsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UploadsCommand {
+    /// Copy the bytes in <data-dir>/uploads into the database.
+    ToDb {
+        /// Remove each file from the data directory once the database has it.
+        #[arg(long)]
+        remove_source: bool,
+    },
+    /// Copy the bytes in the database into <data-dir>/uploads.
+    ToDir {
+        /// Remove each file's bytes from the database once the data directory has them.
+        #[arg(long)]
+        remove_source: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,6 +70,13 @@ pub fn main() -> ExitCode {
         Some(Command::Check { files }) => check(&files),
         Some(Command::User(UserCommand::SetPassword { email })) => {
             crate::auth::admin::set_password_command(&cli.server, &email)
+        }
+        Some(Command::Uploads(command)) => {
+            let (direction, remove_source) = match command {
+                UploadsCommand::ToDb { remove_source } => (Direction::ToDatabase, remove_source),
+                UploadsCommand::ToDir { remove_source } => (Direction::ToDataDir, remove_source),
+            };
+            crate::files::moving::command(&cli.server, direction, remove_source)
         }
         Some(Command::Serve) | None => run_server(&cli.server),
     }

@@ -33,6 +33,15 @@ impl From<SqliteSynchronous> for crate::store::Synchronous {
     }
 }
 
+/// `--upload-store`: where uploaded bytes live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UploadStore {
+    /// `<data-dir>/uploads`.
+    Dir,
+    /// The database (PostgreSQL only), so that instances need no shared disk.
+    Db,
+}
+
 /// `--auth`: who may call the API without a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthSetting {
@@ -130,6 +139,10 @@ pub struct ServerArgs {
     /// (addresses, comma-separated). From any other peer the header is ignored.
     #[arg(long = "trusted-proxy", env = "KAFKA_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<IpAddr>,
+    /// Where uploaded bytes live: `dir` (the data directory) or `db` (the database, PostgreSQL
+    /// only) [default: db on PostgreSQL, dir on SQLite].
+    #[arg(long, env = "KAFKA_UPLOAD_STORE", value_enum)]
+    pub upload_store: Option<UploadStore>,
 }
 
 /// Resolved settings the server runs with.
@@ -167,6 +180,8 @@ pub struct Settings {
     pub max_files_per_upload: usize,
     /// Bytes one user may store; `None`: no limit.
     pub storage_quota_bytes: Option<u64>,
+    /// Where uploaded bytes live; `None`: by the database (see `UploadStore`).
+    pub upload_store: Option<UploadStore>,
 }
 
 impl Settings {
@@ -195,6 +210,7 @@ impl Settings {
             max_message_bytes: MIB as usize,
             max_files_per_upload: crate::files::DEFAULT_MAX_FILES,
             storage_quota_bytes: Some(1024 * MIB),
+            upload_store: None,
         }
     }
 }
@@ -238,6 +254,7 @@ impl ServerArgs {
             max_message_bytes: (self.max_message_kb.max(1) * 1024) as usize,
             max_files_per_upload: self.max_files_per_upload.max(1),
             storage_quota_bytes: Some(self.storage_quota_mb * MIB).filter(|&bytes| bytes > 0),
+            upload_store: self.upload_store,
         })
     }
 
@@ -337,5 +354,16 @@ mod tests {
         assert_eq!(settings(&[]).max_model_reply_bytes, 8 * MIB);
         assert_eq!(settings(&["--max-model-reply-mb", "2"]).max_model_reply_bytes, 2 * MIB);
         assert!(Cli::try_parse_from(["kafka-server", "--max-model-reply-mb", "0"]).is_err());
+    }
+
+    #[test]
+    fn the_upload_store_is_chosen_by_the_database_unless_named() {
+        assert_eq!(settings(&[]).upload_store, None);
+        assert_eq!(settings(&["--upload-store", "db"]).upload_store, Some(UploadStore::Db));
+        assert_eq!(
+            settings(&["--upload-store", "dir"]).upload_store,
+            Some(UploadStore::Dir)
+        );
+        assert!(Cli::try_parse_from(["kafka-server", "--upload-store", "s3"]).is_err());
     }
 }

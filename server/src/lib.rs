@@ -35,7 +35,7 @@ use tokio::net::TcpListener;
 
 use crate::agent::{LlmClient, LlmSettings};
 use crate::auth::throttle::LoginThrottle;
-use crate::config::Settings;
+use crate::config::{Settings, UploadStore};
 use crate::files::Uploads;
 use crate::hub::Hub;
 use crate::quota::StorageQuota;
@@ -65,12 +65,13 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<SharedState> {
         ..LlmSettings::default()
     });
     let quota = StorageQuota::new(settings.storage_quota_bytes);
+    let uploads = uploads_for(&settings, &store)?
+        .with_extract_limits(settings.extract_limits.clone())
+        .with_max_files(settings.max_files_per_upload);
     Ok(Arc::new(AppState {
         hub: Hub::start(store.clone()).await?,
         store,
-        uploads: Uploads::new(&settings.data_dir)
-            .with_extract_limits(settings.extract_limits.clone())
-            .with_max_files(settings.max_files_per_upload),
+        uploads,
         settings,
         llm,
         payload_cache: Default::default(),
@@ -78,6 +79,24 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<SharedState> {
         hasher: Default::default(),
         quota,
     }))
+}
+
+/// The uploads' home the settings name: the database by default on PostgreSQL, the data
+/// directory on SQLite.
+fn uploads_for(settings: &Settings, store: &Store) -> anyhow::Result<Uploads> {
+    let in_db = match settings.upload_store {
+        Some(UploadStore::Db) if !store.can_store_upload_bytes() => {
+            anyhow::bail!("--upload-store db needs PostgreSQL; SQLite keeps uploads in the data directory")
+        }
+        Some(UploadStore::Db) => true,
+        Some(UploadStore::Dir) => false,
+        None => store.can_store_upload_bytes(),
+    };
+    tracing::debug!(in_db, "where uploaded bytes live");
+    Ok(match in_db {
+        true => Uploads::in_database(store.clone(), &settings.data_dir),
+        false => Uploads::new(&settings.data_dir),
+    })
 }
 
 /// Serves the API on `listener` until `shutdown` completes; then open requests finish, and PDF

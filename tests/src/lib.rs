@@ -14,6 +14,7 @@
 pub mod fake_model;
 pub mod golden;
 pub mod load;
+pub mod pdf;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -217,6 +218,66 @@ impl TestServer {
             self.ws_url(chat_id)
         };
         WsClient::connect(&url).await
+    }
+
+    /// An uploaded file's bytes as `GET /file/{id}/content` answers them; `None` on a 404.
+    pub async fn read_upload(&self, file_id: &str) -> Option<Vec<u8>> {
+        let response = self
+            .http
+            .get(self.url(&format!("/file/{file_id}/content")))
+            .send()
+            .await
+            .expect("GET /file/{id}/content");
+        match response.status().as_u16() {
+            404 => None,
+            200 => Some(response.bytes().await.expect("the bytes").to_vec()),
+            other => panic!("GET /file/{file_id}/content: {other}"),
+        }
+    }
+
+    /// The names (`<id>_<name>`) of the uploads whose bytes this server stores: files under
+    /// its `<data-dir>/uploads/files`, and, on PostgreSQL, files with bytes in the database.
+    pub async fn stored_uploads(&self) -> Vec<String> {
+        let mut names = files_in(&self.data_dir.path().join("uploads/files"));
+        if let Some(database) = &self.database {
+            names.extend(database.uploads_in_database().await);
+        }
+        names.sort();
+        names
+    }
+}
+
+/// The names of the files in `dir` (none when it does not exist).
+pub fn files_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+impl TestDatabase {
+    /// The names (`<id>_<name>`, the last part of the stored path) of the files with bytes in
+    /// the database, and, as `<orphan>:<id>`, chunks whose file has no row (there must be none).
+    pub async fn uploads_in_database(&self) -> Vec<String> {
+        let mut conn = sqlx::PgConnection::connect(&self.url).await.expect("connect");
+        let names: Vec<(String,)> = sqlx::query_as(
+            "SELECT COALESCE(f.path, '<orphan>:' || c.file_id) FROM (SELECT DISTINCT file_id FROM upload_chunks) c
+             LEFT JOIN files f ON f.id = c.file_id ORDER BY 1",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("read upload_chunks");
+        let _ = conn.close().await;
+        names
+            .into_iter()
+            .map(|(path,)| path.rsplit('/').next().unwrap_or_default().to_owned())
+            .collect()
     }
 }
 

@@ -183,8 +183,7 @@ async fn too_many_files_in_one_upload_are_refused_whole() {
             .unwrap()
             .is_empty()
     );
-    let on_disk = std::fs::read_dir(server.data_dir.path().join("uploads/files")).map_or(0, |d| d.count());
-    assert_eq!(on_disk, 0);
+    assert!(server.stored_uploads().await.is_empty());
 }
 
 #[tokio::test]

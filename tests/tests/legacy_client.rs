@@ -267,8 +267,6 @@ async fn uploads_without_user_id_take_the_owner_from_the_target() {
         .await
         .unwrap();
     assert_eq!(response.status(), 422);
-    let leftovers = std::fs::read_dir(server.data_dir.path().join("uploads/files"))
-        .map(|dir| dir.count())
-        .unwrap_or(0);
-    assert_eq!(leftovers, 2, "only the two accepted uploads have bytes on disk");
+    let leftovers = server.stored_uploads().await.len();
+    assert_eq!(leftovers, 2, "only the two accepted uploads have stored bytes");
 }

@@ -24,20 +24,6 @@ async fn detail(response: reqwest::Response) -> (StatusCode, String) {
     (status, body.detail)
 }
 
-fn uploads_on_disk(server: &TestServer) -> Vec<String> {
-    let dir = server.data_dir.path().join("uploads/files");
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
-
 #[tokio::test]
 async fn root_health_and_docs() {
     let server = TestServer::start().await;
@@ -198,9 +184,9 @@ async fn workspace_new_with_files_rename_and_errors() {
     let created: WorkspaceNewResponse = response.json().await.unwrap();
     let names: Vec<_> = created.files.iter().map(|f| f.filename.as_str()).collect();
     assert_eq!(names, ["document.pdf", "image.png"]);
-    assert_eq!(uploads_on_disk(&server).len(), 2);
+    assert_eq!(server.stored_uploads().await.len(), 2);
     let expected = format!("{}_document.pdf", created.files[0].file_id);
-    assert!(uploads_on_disk(&server).contains(&expected));
+    assert!(server.stored_uploads().await.contains(&expected));
 
     // Rename (URL-encoded form works as well as multipart).
     let response = server
@@ -272,7 +258,7 @@ async fn workspace_new_with_files_rename_and_errors() {
         .unwrap();
     assert_eq!(json_body.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(server.login("w@example.com").await.workspaces.len(), 2);
-    assert_eq!(uploads_on_disk(&server).len(), 2);
+    assert_eq!(server.stored_uploads().await.len(), 2);
 }
 
 #[tokio::test]
@@ -300,7 +286,7 @@ async fn deleting_a_workspace_removes_everything_in_it() {
     ws.recv_initial().await;
     ws.send_text("hello").await;
     assert_eq!(ws.recv_text().await, "Echo: hello");
-    assert_eq!(uploads_on_disk(&server).len(), 2);
+    assert_eq!(server.stored_uploads().await.len(), 2);
 
     let response = server
         .http
@@ -328,7 +314,7 @@ async fn deleting_a_workspace_removes_everything_in_it() {
     assert!(store.chat_versions(&chat_id).await.unwrap().is_empty());
     assert!(store.workspace_files(&workspace_id).await.unwrap().is_empty());
     assert_eq!(store.foreign_key_violations().await.unwrap(), 0);
-    assert!(uploads_on_disk(&server).is_empty());
+    assert!(server.stored_uploads().await.is_empty());
     assert!(
         server
             .login("d@example.com")
@@ -515,9 +501,9 @@ async fn file_upload_to_chat_and_workspace_delete_and_rename() {
         .unwrap();
     let safe_name = format!("{}_passwd", uploaded_ws.files[0]);
     assert!(
-        uploads_on_disk(&server).contains(&safe_name),
+        server.stored_uploads().await.contains(&safe_name),
         "{:?}",
-        uploads_on_disk(&server)
+        server.stored_uploads().await
     );
 
     // Rename moves the bytes.
@@ -539,10 +525,9 @@ async fn file_upload_to_chat_and_workspace_delete_and_rename() {
         renamed.new_path,
         format!("uploads/files/{}_new_document.txt", uploaded.files[0])
     );
-    assert_eq!(
-        std::fs::read(server.data_dir.path().join(&renamed.new_path)).unwrap(),
-        b"alpha"
-    );
+    assert_eq!(server.read_upload(&uploaded.files[0]).await.unwrap(), b"alpha");
+    let renamed_key = format!("{}_new_document.txt", uploaded.files[0]);
+    assert!(server.stored_uploads().await.contains(&renamed_key));
     let chat_files = server.state.store.chat_files(&chat_id).await.unwrap();
     assert!(chat_files.iter().any(|f| f.filename == "new_document.txt"));
 
@@ -557,7 +542,8 @@ async fn file_upload_to_chat_and_workspace_delete_and_rename() {
     )
     .await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "File deleted successfully."));
-    assert!(!server.data_dir.path().join(&renamed.new_path).exists());
+    assert!(!server.stored_uploads().await.contains(&renamed_key));
+    assert_eq!(server.read_upload(&uploaded.files[0]).await, None);
     assert_eq!(server.state.store.chat_files(&chat_id).await.unwrap().len(), 1);
     let (status, body) = detail(
         server
@@ -668,7 +654,7 @@ async fn file_upload_errors_change_nothing() {
         assert_eq!(got, status, "{body}");
         assert!(body.contains(mentions), "{body}");
     }
-    assert!(uploads_on_disk(&server).is_empty());
+    assert!(server.stored_uploads().await.is_empty());
     assert!(server.state.store.chat_files(&chat_id).await.unwrap().is_empty());
 }
 

@@ -68,10 +68,6 @@ fn error_of(frame: &str) -> String {
     value["error"].as_str().unwrap_or_else(|| panic!("{value}")).to_owned()
 }
 
-fn uploads_on_disk(server: &TestServer) -> usize {
-    std::fs::read_dir(server.data_dir.path().join("uploads/files")).map_or(0, |entries| entries.count())
-}
-
 #[tokio::test]
 async fn uploads_and_messages_stop_at_the_quota_and_deleting_makes_room() {
     let server = server().await;
@@ -98,7 +94,7 @@ async fn uploads_and_messages_stop_at_the_quota_and_deleting_makes_room() {
         .await
         .unwrap();
     assert_refused(response).await;
-    assert_eq!(uploads_on_disk(&server), 1, "no refused bytes were kept");
+    assert_eq!(server.stored_uploads().await.len(), 1, "no refused bytes were kept");
     let overview = server.login("full@example.com").await;
     assert_eq!(overview.workspaces.len(), 1, "no workspace was created");
     assert_eq!(overview.workspaces[0].files.len(), 1);
@@ -119,7 +115,7 @@ async fn uploads_and_messages_stop_at_the_quota_and_deleting_makes_room() {
         "nothing was stored"
     );
     assert_eq!(store.stored_bytes(&user_id).await.unwrap(), 600_000);
-    assert_eq!(uploads_on_disk(&server), 1);
+    assert_eq!(server.stored_uploads().await.len(), 1);
 
     // Small messages still fit, up to the quota.
     assert_eq!(echo(&mut ws, 1_000).await, format!("Echo: {}", "e".repeat(1_000)));

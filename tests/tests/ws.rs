@@ -182,16 +182,9 @@ async fn upload_file_saves_and_replies_as_the_original() {
         json!({"action": "file_uploaded", "message": {"role": "user", "type": "file", "content": json!({
             "file_id": file_id, "filename": "example.txt", "path": format!("uploads/files/{file_id}_example.txt")}).to_string()}})
     );
-    assert_eq!(
-        std::fs::read(
-            server
-                .data_dir
-                .path()
-                .join(format!("uploads/files/{file_id}_example.txt"))
-        )
-        .unwrap(),
-        b"hello file"
-    );
+    assert_eq!(server.read_upload(&file_id).await.unwrap(), b"hello file");
+    let stored = server.stored_uploads().await;
+    assert_eq!(stored, [format!("{file_id}_example.txt")]);
     let files = server.state.store.chat_files(&chat_id).await.unwrap();
     assert_eq!(files[0].extracted_text.as_deref(), Some("hello file"));
     assert_eq!(
@@ -332,11 +325,8 @@ async fn delete_file_removes_rows_and_bytes() {
         .as_str()
         .unwrap()
         .to_owned();
-    let path = server
-        .data_dir
-        .path()
-        .join(format!("uploads/files/{file_id}_the-original-filename.ext"));
-    assert!(path.exists());
+    let key = format!("{file_id}_the-original-filename.ext");
+    assert_eq!(server.stored_uploads().await, [key]);
 
     ws.send_json(&json!({"action": "delete_file", "file_id": file_id}))
         .await;
@@ -345,7 +335,8 @@ async fn delete_file_removes_rows_and_bytes() {
         json!({"action": "file_deleted", "message": {"role": "system", "type": "file",
             "content": "the-original-filename.ext was deleted.", "deleted_file_id": file_id}})
     );
-    assert!(!path.exists());
+    assert!(server.stored_uploads().await.is_empty());
+    assert_eq!(server.read_upload(&file_id).await, None);
     assert!(server.state.store.chat_files(&chat_id).await.unwrap().is_empty());
     assert!(
         server

@@ -6,6 +6,7 @@
 
 mod extract;
 pub mod extractor;
+pub mod moving;
 mod names;
 mod storage;
 
@@ -16,9 +17,9 @@ use std::sync::Arc;
 pub use extract::{Extracted, classify};
 pub use extractor::{ExtractLimits, Extractor};
 pub use names::sanitize_filename;
-pub use storage::{ByteStore, LocalDir};
+pub use storage::{ByteStore, Download, LocalDir};
 
-use crate::store::{NewChatFile, NewFile};
+use crate::store::{DbBytes, NewChatFile, NewFile, Store, StoredFile};
 
 /// Why an upload was refused.
 #[derive(Debug, thiserror::Error)]
@@ -53,13 +54,24 @@ impl SavedUpload {
 /// Where uploads go, relative to the data directory.
 pub const UPLOAD_DIR: &str = "uploads/files";
 
-/// The upload store: names, limits and text extraction here, the bytes in a [`ByteStore`]
-/// (a local directory by default; see `storage` for a shared one).
+/// The upload store: names, limits and text extraction here, the bytes in their [`Home`].
 #[derive(Debug, Clone)]
 pub struct Uploads {
-    bytes: Arc<dyn ByteStore>,
+    home: Home,
     extractor: Extractor,
     max_files: usize,
+}
+
+/// Where uploaded bytes live.
+#[derive(Debug, Clone)]
+enum Home {
+    /// A [`ByteStore`]: the data directory by default (see `storage` for a shared one).
+    Store(Arc<dyn ByteStore>),
+    /// The database (PostgreSQL), written and deleted with the file's rows. Bytes of files
+    /// uploaded before the switch may still be in the data directory (`local`) until
+    /// `kafka-server uploads to-db` has moved them: reads fall back to it, and renames and
+    /// deletes reach it too.
+    Database { store: Store, local: LocalDir },
 }
 
 /// Files of one upload request at most, unless `with_max_files` says otherwise.
@@ -73,8 +85,21 @@ impl Uploads {
 
     /// Uploads kept in `bytes`, e.g. a bucket every instance shares.
     pub fn with_store(bytes: Arc<dyn ByteStore>) -> Self {
+        Self::with_home(Home::Store(bytes))
+    }
+
+    /// Uploads kept in the database `store` (PostgreSQL), with those not moved there yet
+    /// under `data_dir`.
+    pub fn in_database(store: Store, data_dir: impl Into<PathBuf>) -> Self {
+        Self::with_home(Home::Database {
+            store,
+            local: LocalDir::new(data_dir),
+        })
+    }
+
+    fn with_home(home: Home) -> Self {
         Self {
-            bytes,
+            home,
             extractor: Extractor::new(ExtractLimits::default()),
             max_files: DEFAULT_MAX_FILES,
         }
@@ -115,8 +140,15 @@ impl Uploads {
         format!("{UPLOAD_DIR}/{id}_{name}")
     }
 
+    /// Whether the bytes are kept in the database (written with the rows, see `NewFile`).
+    pub fn in_db(&self) -> bool {
+        matches!(self.home, Home::Database { .. })
+    }
+
     /// Checks, stores and classifies uploads `(client name, bytes)`. All or nothing: on any
-    /// error the bytes already written are removed again.
+    /// error the bytes already written are removed again. In the database, nothing is
+    /// written here: the bytes travel in `NewFile::db_bytes` to the transaction that records
+    /// the rows.
     pub async fn save_all(
         &self,
         uploads: Vec<(String, bytes::Bytes)>,
@@ -151,12 +183,15 @@ impl Uploads {
                 }
             };
             let extracted = self.extract(&name, &bytes).await;
+            let size = bytes.len() as u64;
+            let db_bytes = self.in_db().then(|| DbBytes(bytes));
             saved.push(SavedUpload {
                 file: NewFile {
                     id,
                     filename: name,
                     path,
-                    size: bytes.len() as u64,
+                    size,
+                    db_bytes,
                 },
                 extracted,
             });
@@ -164,16 +199,23 @@ impl Uploads {
         Ok(saved)
     }
 
-    /// Writes the bytes and returns the stored path.
-    pub async fn save(&self, id: &str, name: &str, bytes: &[u8]) -> io::Result<String> {
+    /// Writes the bytes (to a `ByteStore`; the database takes them with the rows) and
+    /// returns the stored path.
+    async fn save(&self, id: &str, name: &str, bytes: &[u8]) -> io::Result<String> {
         let stored = Self::stored_path(id, name);
-        self.bytes.put(&stored, bytes).await?;
+        if let Home::Store(store) = &self.home {
+            store.put(&stored, bytes).await?;
+        }
         Ok(stored)
     }
 
-    /// Removes stored bytes; a file already gone is not an error.
+    /// Removes stored bytes; a file already gone is not an error. In the database they went
+    /// with the rows; a copy left in the data directory goes now.
     pub async fn remove(&self, stored: &str) -> io::Result<()> {
-        self.bytes.delete(stored).await
+        match &self.home {
+            Home::Store(store) => store.delete(stored).await,
+            Home::Database { local, .. } => local.delete(stored).await,
+        }
     }
 
     /// Removes each path, logging (not failing on) what could not be removed: the rows are
@@ -194,7 +236,34 @@ impl Uploads {
     /// Moves stored bytes to the name `new_name`; returns the new stored path.
     pub async fn rename(&self, stored: &str, id: &str, new_name: &str) -> io::Result<String> {
         let renamed = Self::stored_path(id, new_name);
-        self.bytes.rename(stored, &renamed).await?;
+        match &self.home {
+            Home::Store(store) => store.rename(stored, &renamed).await?,
+            // Chunks are keyed by the file's ID: only the row's path changes. A copy still in
+            // the data directory follows the name.
+            Home::Database { local, .. } => match local.rename(stored, &renamed).await {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            },
+        }
         Ok(renamed)
+    }
+
+    /// Reads a file's bytes as a stream (one chunk in memory at a time). A file without
+    /// stored bytes (a generated `.based` file) or whose bytes are gone is `NotFound`.
+    pub async fn open(&self, file: &StoredFile) -> io::Result<Download> {
+        if file.path.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "no uploaded bytes"));
+        }
+        match &self.home {
+            Home::Store(store) => store.open(&file.path).await,
+            Home::Database { store, local } => match store.upload_bytes_size(&file.id).await {
+                Ok(Some(size)) => Ok(Download {
+                    len: size.len,
+                    chunks: store.upload_bytes_stream(&file.id, size),
+                }),
+                Ok(None) => local.open(&file.path).await,
+                Err(error) => Err(io::Error::other(error)),
+            },
+        }
     }
 }

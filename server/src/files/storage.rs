@@ -2,15 +2,32 @@
 //! (`uploads/files/<id>_<name>`) that the database records.
 //!
 //! [`LocalDir`] keeps them under the data directory, which is right for one instance. Several
-//! instances behind a load balancer need one store they all reach: an S3-compatible bucket
-//! implements the same three calls (`put` = PutObject, `delete` = DeleteObject, `rename` =
-//! CopyObject then DeleteObject) and is handed to `Uploads::with_store`; nothing else changes,
-//! since the rest of the server only ever sees keys.
+//! instances on PostgreSQL keep them in the database instead (`Uploads::in_database`, not a
+//! `ByteStore`: its writes belong to the transaction that records the file). An S3-compatible
+//! bucket would implement the same four calls (`put` = PutObject, `delete` = DeleteObject,
+//! `rename` = CopyObject then DeleteObject, `open` = GetObject) and be handed to
+//! `Uploads::with_store`; nothing else changes, since the rest of the server only sees keys.
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
+use bytes::Bytes;
 use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+
+/// Stored bytes being read: their length, then the bytes a piece at a time.
+pub struct Download {
+    pub len: u64,
+    pub chunks: BoxStream<'static, io::Result<Bytes>>,
+}
+
+impl std::fmt::Debug for Download {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Download")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
 
 /// Stored bytes by key. Keys are relative paths of plain components (checked by the store).
 pub trait ByteStore: Send + Sync + std::fmt::Debug {
@@ -20,6 +37,8 @@ pub trait ByteStore: Send + Sync + std::fmt::Debug {
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<()>>;
     /// Moves the bytes of `from` to `to`.
     fn rename<'a>(&'a self, from: &'a str, to: &'a str) -> BoxFuture<'a, io::Result<()>>;
+    /// Reads `key` as a stream; a missing key is `NotFound`.
+    fn open<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Download>>;
 }
 
 /// Bytes as files under a local directory (the data directory).
@@ -69,6 +88,18 @@ impl ByteStore for LocalDir {
     fn rename<'a>(&'a self, from: &'a str, to: &'a str) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move { tokio::fs::rename(self.path_of(from)?, self.path_of(to)?).await })
     }
+
+    fn open<'a>(&'a self, key: &'a str) -> BoxFuture<'a, io::Result<Download>> {
+        Box::pin(async move {
+            let file = tokio::fs::File::open(self.path_of(key)?).await?;
+            let len = file.metadata().await?.len();
+            let chunks = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024);
+            Ok(Download {
+                len,
+                chunks: Box::pin(chunks),
+            })
+        })
+    }
 }
 
 #[cfg(test)]
@@ -85,8 +116,14 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(std::fs::read(dir.path().join("uploads/files/a_y.txt")).unwrap(), b"hi");
+        let download = store.open("uploads/files/a_y.txt").await.unwrap();
+        assert_eq!(download.len, 2);
+        let read: Vec<Bytes> = futures_util::TryStreamExt::try_collect(download.chunks).await.unwrap();
+        assert_eq!(read.concat(), b"hi");
         store.delete("uploads/files/a_y.txt").await.unwrap();
         store.delete("uploads/files/a_y.txt").await.unwrap();
+        let gone = store.open("uploads/files/a_y.txt").await.unwrap_err();
+        assert_eq!(gone.kind(), io::ErrorKind::NotFound);
         assert!(store.put("../escape", b"no").await.is_err());
         assert!(store.put("/abs", b"no").await.is_err());
     }

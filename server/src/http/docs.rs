@@ -17,6 +17,7 @@ use warp::reply::{Reply, Response};
         super::workspace::new_workspace, super::workspace::rename_workspace, super::workspace::delete_workspace,
         super::chat::new_chat, super::chat::rename_chat, super::chat::delete_chat,
         super::file::upload, super::file::delete_file, super::file::rename_file, super::file::save_version,
+        super::file_content::content,
         super::models::new_model, super::models::delete_model,
         super::based::validate,
     ),

@@ -7,6 +7,7 @@ pub mod browsers;
 mod chat;
 mod docs;
 mod file;
+mod file_content;
 mod form;
 mod models;
 mod workspace;
@@ -49,6 +50,8 @@ pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
         .or(chat::routes(state.clone()))
         .unify()
         .or(file::routes(state.clone()))
+        .unify()
+        .or(file_content::routes(state.clone()))
         .unify()
         .or(models::routes(state.clone()))
         .unify()

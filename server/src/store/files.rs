@@ -7,10 +7,12 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::conversation::{self, MessageRecord};
+use super::upload_bytes::{self, DbBytes};
 use super::versions::{self, VersionRecord};
 use super::{ChatRecord, Store, StoreResult, found, now_iso};
 
-/// A workspace file to record; its bytes are already stored at `path`.
+/// A workspace file to record; its bytes are already stored at `path`, or come along in
+/// `db_bytes` to be stored in the database in the same transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewFile {
     pub id: String,
@@ -18,6 +20,7 @@ pub struct NewFile {
     pub path: String,
     /// The stored bytes' length (it counts toward the owner's storage quota).
     pub size: u64,
+    pub db_bytes: Option<DbBytes>,
 }
 
 /// What a chat file holds, decided from its name and bytes at upload.
@@ -95,6 +98,9 @@ pub(super) async fn insert_workspace_file(
     .bind(i64::try_from(file.size).unwrap_or(i64::MAX))
     .execute(&mut *conn)
     .await?;
+    if let Some(bytes) = &file.db_bytes {
+        upload_bytes::insert_chunks(conn, &file.id, &bytes.0).await?;
+    }
     Ok(())
 }
 

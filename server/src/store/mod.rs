@@ -21,6 +21,7 @@ mod sqlite_writer;
 mod tokens;
 #[cfg(test)]
 mod upgrade_tests;
+mod upload_bytes;
 mod users;
 mod versions;
 mod workspaces;
@@ -49,6 +50,7 @@ pub use models::ModelRecord;
 pub use owners::Resource;
 pub use runs::{AgentRunRecord, RunLease};
 pub use tokens::{Credentials, LiveToken};
+pub use upload_bytes::{CHUNK_BYTES, DbBytes, StoredBytes};
 pub use users::{PasswordSet, UserOverview, set_password_at};
 pub use versions::VersionRecord;
 

@@ -166,6 +166,7 @@ impl Store {
                 path: String::new(),
                 // No bytes: its content counts as its versions.
                 size: 0,
+                db_bytes: None,
             },
             kind: FileKind::Based,
             extracted_text: None,
