@@ -14,6 +14,7 @@ pub mod hub;
 pub mod json;
 pub mod quota;
 pub mod secrets;
+pub mod service;
 pub mod state;
 pub mod store;
 pub mod ws;

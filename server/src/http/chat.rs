@@ -1,7 +1,6 @@
 //! `/chat`: create, delete, rename.
 
 use kafka_protocol::rest::{ChatResponse, Detail};
-use kafka_protocol::ws::ChatEvent;
 use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
@@ -10,6 +9,7 @@ use super::form::{Form, FromForm, typed_form};
 use super::{caller, reply, with_state};
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::service;
 use crate::state::SharedState;
 use crate::store::{ChatRecord, Resource};
 
@@ -72,13 +72,8 @@ async fn new_chat(
     let form = form?;
     let (user_id, workspace_id, name) = (&form.user_id, &form.workspace_id, &form.chat_name);
     caller.check_user_field(&state.store, user_id).await?;
-    // Someone else's workspace is answered like a missing one.
-    if state.store.workspace_owner(workspace_id).await? != *user_id {
-        return Err(ApiError::NotFound("Workspace"));
-    }
-    Ok(chat_response(
-        state.store.create_chat(user_id, workspace_id, name).await?,
-    ))
+    let chat = service::chats::new_chat(state, user_id, workspace_id, name).await?;
+    Ok(chat_response(chat))
 }
 
 /// The fields of `PATCH /chat/rename`.
@@ -108,14 +103,10 @@ async fn rename_chat(
     let form = form?;
     let (chat_id, new_name) = (&form.chat_id, &form.new_name);
     caller.check_owns(&state.store, Resource::Chat, chat_id).await?;
-    let chat = state.store.rename_chat(chat_id, new_name).await?;
-    state.hub.publish(
-        &chat.id,
-        ChatEvent::ChatRenamed {
-            name: chat.name.clone(),
-        },
-    );
-    Ok(chat_response(chat))
+    let done = service::chats::rename_chat(state, chat_id, new_name).await?;
+    let answer = chat_response(done.value.clone());
+    done.publish(&state.hub);
+    Ok(answer)
 }
 
 #[utoipa::path(delete, path = "/chat/{chat_id}", tag = "Chat",
@@ -123,8 +114,6 @@ async fn rename_chat(
     responses((status = 200, body = Detail), (status = 404, body = Detail)))]
 async fn delete_chat(state: &SharedState, caller: Caller, chat_id: &str) -> Result<Detail, ApiError> {
     caller.check_owns(&state.store, Resource::Chat, chat_id).await?;
-    let paths = state.store.delete_chat(chat_id).await?;
-    state.uploads.remove_all(&paths).await;
-    state.hub.chat_deleted(chat_id);
+    service::chats::delete_chat(state, chat_id).await?;
     Ok(Detail::new("Chat deleted successfully."))
 }

@@ -1,7 +1,7 @@
 //! `/file`: upload to a chat or a workspace, delete, rename (on disk too).
 
 use kafka_protocol::rest::{Detail, FileRenameResponse, FileUploadResponse, SaveVersionRequest};
-use kafka_protocol::ws::{ChatEvent, SaveVersion, VersionSaved};
+use kafka_protocol::ws::{SaveVersion, VersionSaved};
 use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
@@ -10,11 +10,9 @@ use super::form::{Form, FormFile, FromForm, typed_form};
 use super::{caller, json_body, reply, with_state};
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::files::{UploadError, sanitize_filename};
+use crate::service;
 use crate::state::SharedState;
 use crate::store::Resource;
-use crate::ws::payload;
-use crate::ws::user_edit::{self, SaveError};
 
 pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
     let limits = (state.settings.max_body_bytes, state.settings.max_upload_bytes);
@@ -48,21 +46,6 @@ pub fn routes(state: SharedState) -> BoxedFilter<(Response,)> {
             },
         );
     upload.or(rename).unify().or(delete).unify().or(save).unify().boxed()
-}
-
-pub(super) fn upload_error(error: UploadError) -> ApiError {
-    match error {
-        UploadError::BadName(detail) => ApiError::Invalid(detail),
-        too_large @ (UploadError::TooLarge { .. } | UploadError::TooMany { .. }) => {
-            ApiError::TooLarge(too_large.to_string())
-        }
-        UploadError::Io(e) => ApiError::internal(e),
-    }
-}
-
-/// The bytes of a request's uploads together (what they add to the owner's storage).
-pub(super) fn upload_bytes(uploads: &[(String, bytes::Bytes)]) -> u64 {
-    uploads.iter().map(|(_, bytes)| bytes.len() as u64).sum()
 }
 
 /// The multipart fields of `POST /file/upload`.
@@ -123,34 +106,19 @@ async fn upload(
         return Err(ApiError::NotFound(if is_chat { "Chat" } else { "Workspace" }));
     }
     let uploads: Vec<_> = form.files.into_iter().map(|f| (f.filename, f.bytes)).collect();
-    state.quota.admit(&state.store, &owner, upload_bytes(&uploads)).await?;
-    let saved = state
-        .uploads
-        .save_all(uploads, state.settings.max_upload_bytes)
-        .await
-        .map_err(upload_error)?;
-    let paths: Vec<String> = saved.iter().map(|s| s.file.path.clone()).collect();
-    let ids: Vec<String> = saved.iter().map(|s| s.file.id.clone()).collect();
-    let recorded = match &chat {
+    let ids = match &chat {
         Some(chat) => {
-            let files: Vec<_> = saved.into_iter().map(|s| (s.into_chat_file(), None)).collect();
-            state.store.add_chat_files(chat, &files).await.map(|results| {
-                for ((file, _), result) in files.iter().zip(results) {
-                    state
-                        .hub
-                        .publish(&chat.id, payload::file_added(file, result.version.as_ref()));
-                }
-            })
+            let done = service::files::upload_to_chat(state, chat, uploads, false).await?;
+            let ids = done.value.iter().map(|upload| upload.file.file.id.clone()).collect();
+            done.publish(&state.hub);
+            ids
         }
-        None => {
-            let files: Vec<_> = saved.into_iter().map(|s| s.file).collect();
-            state.store.add_workspace_files(target_id, &files).await
-        }
+        None => service::files::upload_to_workspace(state, &owner, target_id, uploads)
+            .await?
+            .into_iter()
+            .map(|file| file.id)
+            .collect(),
     };
-    if let Err(error) = recorded {
-        state.uploads.remove_all(&paths).await;
-        return Err(error.into());
-    }
     Ok(FileUploadResponse { files: ids })
 }
 
@@ -159,18 +127,8 @@ async fn upload(
     responses((status = 200, body = Detail), (status = 404, body = Detail)))]
 async fn delete_file(state: &SharedState, caller: Caller, file_id: &str) -> Result<Detail, ApiError> {
     caller.check_owns(&state.store, Resource::File, file_id).await?;
-    let file = state.store.delete_file(file_id).await?;
-    if !file.path.is_empty() {
-        state.uploads.discard(&file.path).await;
-    }
-    if let Some(chat_id) = &file.chat_id {
-        state.hub.publish(
-            chat_id,
-            ChatEvent::FileDeleted {
-                file_id: file.id,
-                filename: file.filename,
-            },
-        );
+    if let Some(done) = service::files::delete_file(state, file_id).await? {
+        done.publish(&state.hub);
     }
     Ok(Detail::new("File deleted successfully."))
 }
@@ -179,7 +137,7 @@ async fn delete_file(state: &SharedState, caller: Caller, file_id: &str) -> Resu
 #[derive(utoipa::ToSchema)]
 pub struct RenameFileForm {
     file_id: String,
-    /// Sanitized like an uploaded file's name.
+    /// Made safe like an uploaded file's name.
     new_name: String,
 }
 
@@ -187,7 +145,7 @@ impl FromForm for RenameFileForm {
     fn from_form(form: Form) -> Result<Self, ApiError> {
         Ok(Self {
             file_id: form.non_blank_string("file_id")?,
-            new_name: sanitize_filename(form.text("new_name")?).map_err(ApiError::Invalid)?,
+            new_name: form.text("new_name")?.to_owned(),
         })
     }
 }
@@ -201,28 +159,12 @@ async fn rename_file(
     form: Result<RenameFileForm, ApiError>,
 ) -> Result<FileRenameResponse, ApiError> {
     let RenameFileForm { file_id, new_name } = form?;
-    let file_id = file_id.as_str();
-    caller.check_owns(&state.store, Resource::File, file_id).await?;
-    let file = state.store.stored_file(file_id).await?;
-    // Generated `.based` files have no bytes on disk; only their name changes.
-    let new_path = if file.path.is_empty() {
-        String::new()
-    } else {
-        state.uploads.rename(&file.path, &file.id, &new_name).await?
-    };
-    if let Err(error) = state.store.rename_file(&file.id, &new_name, &new_path).await {
-        // Put the bytes back where the unchanged row says they are.
-        if !file.path.is_empty()
-            && let Err(undo) = state.uploads.rename(&new_path, &file.id, &file.filename).await
-        {
-            tracing::error!(file_id = %file.id, %undo, "could not move renamed bytes back");
-        }
-        return Err(error.into());
-    }
+    caller.check_owns(&state.store, Resource::File, &file_id).await?;
+    let renamed = service::files::rename_file(state, &file_id, &new_name).await?;
     Ok(FileRenameResponse {
-        file_id: file.id,
-        new_filename: new_name,
-        new_path,
+        file_id: renamed.id,
+        new_filename: renamed.filename,
+        new_path: renamed.path,
     })
 }
 
@@ -256,17 +198,6 @@ async fn save_version(
         content: request.content,
         base_version_id: request.base_version_id,
     };
-    match user_edit::save(state, &owner, &chat_id, request).await {
-        Ok(saved) => {
-            let answer = saved.answer.clone();
-            saved.publish(state, &chat_id);
-            Ok(answer)
-        }
-        Err(SaveError::Store(error)) => Err(error.into()),
-        Err(SaveError::NotBased(error)) => Err(ApiError::Invalid(error)),
-        Err(SaveError::TooLarge(error)) => Err(ApiError::TooLarge(error)),
-        Err(SaveError::Quota(error)) => Err(ApiError::QuotaExceeded(error)),
-        Err(SaveError::Conflict { message, .. }) => Err(ApiError::Conflict(message)),
-        Err(SaveError::Internal(error)) => Err(ApiError::Internal(error)),
-    }
+    let done = service::edits::save(state, &owner, &chat_id, request).await?;
+    Ok(done.publish(&state.hub))
 }

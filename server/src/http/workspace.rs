@@ -9,6 +9,7 @@ use super::form::{Form, FormFile, FromForm, typed_form};
 use super::{caller, reply, with_state};
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::service;
 use crate::state::SharedState;
 use crate::store::Resource;
 
@@ -68,16 +69,7 @@ async fn new_workspace(
     let (owner_id, name) = (form.owner_id.as_str(), form.name.as_str());
     caller.check_user_field(&state.store, owner_id).await?;
     let uploads: Vec<_> = form.files.into_iter().map(|f| (f.filename, f.bytes)).collect();
-    state
-        .quota
-        .admit(&state.store, owner_id, super::file::upload_bytes(&uploads))
-        .await?;
-    let saved = state
-        .uploads
-        .save_all(uploads, state.settings.max_upload_bytes)
-        .await
-        .map_err(super::file::upload_error)?;
-    let files: Vec<_> = saved.into_iter().map(|s| s.file).collect();
+    let files = service::files::store_new_workspace_files(state, owner_id, uploads).await?;
     let workspace_id = match state.store.create_workspace(owner_id, name, &files).await {
         Ok(id) => id,
         Err(error) => {

@@ -1,20 +1,19 @@
-//! One handler per client action. Each validates its input completely before changing
-//! anything, commits the change together with its conversation entry, then replies and
-//! publishes the events.
+//! One handler per client action: it decodes the frame, calls the change's service (see
+//! `service`), answers in the session's protocol, then publishes the service's events. Reads
+//! (`get_diff`, `get_messages`) are answered here.
 
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use kafka_protocol::ws::{
-    BasedFileContent, ChatEvent, ClientAction, ConversationMessage, DeleteFile, DeletedContent, DeletedMessage,
-    ErrorFrame, GetDiff, GetMessages, Hello, Message, MessagesPage, PROTOCOL_V2, RevertVersion, SaveVersion,
-    SeqMessage, ServerAction, Structured, UploadFile, UploadedContent, VersionDiff,
+    ClientAction, ConversationMessage, DeleteFile, DeletedContent, DeletedMessage, ErrorFrame, GetDiff, GetMessages,
+    Hello, Message, MessagesPage, PROTOCOL_V2, RevertVersion, SaveVersion, SeqMessage, ServerAction, Structured,
+    UploadFile, VersionDiff,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::payload::{file_added, message_added, version_added};
 use super::{Session, opt_in};
-use crate::files::UploadError;
-use crate::store::{MessageRecord, StoreError};
+use crate::service::{self, ServiceError};
+use crate::store::StoreError;
 
 /// Standard base64, with or without padding (browsers and scripts differ).
 const BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -65,6 +64,22 @@ pub(super) async fn store_error(session: &Session, error: StoreError) {
     }
 }
 
+/// Reports a refused or failed change: its reason, or a generic word for our own failures.
+pub(super) async fn service_error(session: &Session, error: ServiceError) {
+    match error {
+        ServiceError::Store(error) => store_error(session, error).await,
+        ServiceError::Conflict { message, conflict } => {
+            let frame = ErrorFrame {
+                error: message,
+                conflict: Some(conflict),
+            };
+            session.send_json(&frame).await
+        }
+        ServiceError::Internal(error) => internal_error(session, error).await,
+        refused => session.send_error(refused.to_string()).await,
+    }
+}
+
 pub(super) async fn internal_error(session: &Session, error: impl std::fmt::Display) {
     tracing::error!(chat_id = %session.chat_id, %error, "websocket action failed");
     session.send_error("Internal error; nothing was changed.").await;
@@ -74,22 +89,12 @@ async fn echo(session: &Session, text: &str) {
     if let Err(too_long) = session.check_message_size("A chat message", text) {
         return session.send_error(too_long).await;
     }
-    // The text is stored twice: as the user's entry and inside the echo.
-    if !session.admit(2 * text.len()).await {
-        return;
-    }
-    let messages = [
-        MessageRecord::text("user", text),
-        MessageRecord::text("assistant", &format!("Echo: {text}")),
-    ];
-    match session.state.store.append_messages(&session.chat_id, &messages).await {
-        Ok(saved) => {
+    match service::conversation::echo(&session.state, &session.user_id, &session.chat_id, text).await {
+        Ok(done) => {
             session.send_text(format!("Echo: {text}")).await;
-            for message in &saved {
-                session.state.hub.publish(&session.chat_id, message_added(message));
-            }
+            done.publish(&session.state.hub);
         }
-        Err(error) => store_error(session, error).await,
+        Err(error) => service_error(session, error).await,
     }
 }
 
@@ -111,139 +116,60 @@ async fn upload_file(session: &Session, upload: UploadFile) {
         Ok(bytes) => bytes,
         Err(error) => return session.send_error(error).await,
     };
-    if !session.admit(bytes.len()).await {
-        return;
-    }
     let chat = match state.store.chat(&session.chat_id).await {
         Ok(chat) => chat,
         Err(error) => return store_error(session, error).await,
     };
-    let saved = match state
-        .uploads
-        .save_all(vec![(upload.filename, bytes.into())], state.settings.max_upload_bytes)
-        .await
-    {
-        Ok(mut saved) => saved.remove(0),
-        Err(UploadError::Io(error)) => return internal_error(session, error).await,
-        Err(refused) => return session.send_error(refused.to_string()).await,
+    let done = match service::files::upload_to_chat(state, &chat, vec![(upload.filename, bytes.into())], true).await {
+        Ok(done) => done,
+        Err(error) => return service_error(session, error).await,
     };
-    let content = UploadedContent {
-        file_id: saved.file.id.clone(),
-        filename: saved.file.filename.clone(),
-        path: saved.file.path.clone(),
+    let content = Structured::Object(done.value[0].content());
+    let reply = ServerAction::FileUploaded {
+        message: Message {
+            role: "user".into(),
+            kind: "file".into(),
+            content: match session.is_legacy() {
+                true => content.into_text(),
+                false => content,
+            },
+        },
     };
-    let message = MessageRecord::file("user", json!(content));
-    let file = saved.into_chat_file();
-    let uploads = [(file, Some(message))];
-    match state.store.add_chat_files(&chat, &uploads).await {
-        Ok(mut results) => {
-            let result = results.remove(0);
-            let content = match session.is_legacy() {
-                true => Structured::Object(content).into_text(),
-                false => Structured::Object(content),
-            };
-            let reply = ServerAction::FileUploaded {
-                message: Message {
-                    role: "user".into(),
-                    kind: "file".into(),
-                    content,
-                },
-            };
-            session.send_json(&reply).await;
-            state
-                .hub
-                .publish(&chat.id, file_added(&uploads[0].0, result.version.as_ref()));
-            if let Some(message) = &result.message {
-                state.hub.publish(&chat.id, message_added(message));
-            }
-        }
-        Err(error) => {
-            state.uploads.discard(&uploads[0].0.file.path).await;
-            store_error(session, error).await;
-        }
-    }
+    session.send_json(&reply).await;
+    done.publish(&state.hub);
 }
 
 async fn revert_version(session: &Session, revert: RevertVersion) {
-    let store = &session.state.store;
-    // Only versions of this chat's files are found: another chat's ID answers "not found".
-    let version = match store.chat_version(&session.chat_id, &revert.version_id).await {
-        Ok(version) => version,
-        Err(error) => return store_error(session, error).await,
-    };
-    let files = match store.chat_files(&session.chat_id).await {
-        Ok(files) => files,
-        Err(error) => return store_error(session, error).await,
-    };
-    let Some(file) = files.iter().find(|f| f.id == version.file_id) else {
-        return session.send_error("File not found.").await;
-    };
-    if file.filename != revert.filename {
-        return session
-            .send_error(format!(
-                "Version {} belongs to {}, not {}.",
-                revert.version_id, file.filename, revert.filename
-            ))
-            .await;
-    }
-    // Stored twice: as the new version and in the entry that announces it.
-    if !session.admit(2 * version.content.len()).await {
-        return;
-    }
-    let (from, filename, content) = (version.id.clone(), file.filename.clone(), version.content.clone());
-    let content_for = move |new_id: &str| BasedFileContent {
-        based_filename: filename.clone(),
-        based_content: content.clone(),
-        message: Some(format!("Reverted to version {from}; new version is {new_id}")),
-    };
-    // Stored with the original's `revert_notice` beside the brief's `message`.
-    let (stored_content, from) = (content_for.clone(), version.id.clone());
-    let saved = store
-        .add_version(&session.chat_id, &file.id, &version.content, move |new| {
-            let mut entry = json!(stored_content(&new.id));
-            entry["revert_notice"] = json!(format!("Reverted from version {from}"));
-            MessageRecord::file("assistant", entry)
-        })
-        .await;
-    match saved {
-        Ok((new_version, message)) => {
+    let state = &session.state;
+    let reverted = service::edits::revert(
+        state,
+        &session.user_id,
+        &session.chat_id,
+        &revert.version_id,
+        &revert.filename,
+    )
+    .await;
+    match reverted {
+        Ok(done) => {
             let reply = ServerAction::RevertComplete {
                 message: Message {
                     role: "assistant".into(),
                     kind: "file".into(),
-                    content: content_for(&new_version.id),
+                    content: done.value.content.clone(),
                 },
             };
             session.send_json(&reply).await;
-            session
-                .state
-                .hub
-                .publish(&session.chat_id, version_added(&file.filename, &new_version));
-            session.state.hub.publish(&session.chat_id, message_added(&message));
+            done.publish(&state.hub);
         }
-        Err(error) => store_error(session, error).await,
+        Err(error) => service_error(session, error).await,
     }
 }
 
 async fn delete_file(session: &Session, delete: DeleteFile) {
     let state = &session.state;
-    let deleted = state
-        .store
-        .delete_chat_file(&session.chat_id, &delete.file_id, |file| {
-            MessageRecord::file(
-                "system",
-                json!(DeletedContent {
-                    deleted_file_id: file.id.clone(),
-                    filename: file.filename.clone()
-                }),
-            )
-        })
-        .await;
-    match deleted {
-        Ok((file, message)) => {
-            if !file.path.is_empty() {
-                state.uploads.discard(&file.path).await;
-            }
+    match service::files::delete_chat_file(state, &session.chat_id, &delete.file_id).await {
+        Ok(done) => {
+            let file = &done.value.file;
             let reply = ServerAction::FileDeleted {
                 message: DeletedMessage {
                     role: "system".into(),
@@ -259,16 +185,9 @@ async fn delete_file(session: &Session, delete: DeleteFile) {
                 },
             };
             session.send_json(&reply).await;
-            state.hub.publish(
-                &session.chat_id,
-                ChatEvent::FileDeleted {
-                    file_id: file.id,
-                    filename: file.filename,
-                },
-            );
-            state.hub.publish(&session.chat_id, message_added(&message));
+            done.publish(&state.hub);
         }
-        Err(error) => store_error(session, error).await,
+        Err(error) => service_error(session, error).await,
     }
 }
 
@@ -362,27 +281,13 @@ async fn get_messages(session: &Session, request: GetMessages) {
 
 /// The user's own version of a `.based` file of this chat.
 async fn save_version(session: &Session, request: SaveVersion) {
-    use super::user_edit::SaveError;
-    match super::user_edit::save(&session.state, &session.user_id, &session.chat_id, request).await {
-        Ok(saved) => {
-            session
-                .send_json(&ServerAction::VersionSaved(saved.answer.clone()))
-                .await;
-            saved.publish(&session.state, &session.chat_id);
+    let state = &session.state;
+    match service::edits::save(state, &session.user_id, &session.chat_id, request).await {
+        Ok(done) => {
+            session.send_json(&ServerAction::VersionSaved(done.value.clone())).await;
+            done.publish(&state.hub);
         }
-        Err(SaveError::Store(error)) => store_error(session, error).await,
-        Err(SaveError::NotBased(error) | SaveError::TooLarge(error) | SaveError::Quota(error)) => {
-            session.send_error(error).await
-        }
-        Err(SaveError::Conflict { message, conflict }) => {
-            session
-                .send_json(&ErrorFrame {
-                    error: message,
-                    conflict: Some(conflict),
-                })
-                .await
-        }
-        Err(SaveError::Internal(error)) => internal_error(session, error).await,
+        Err(error) => service_error(session, error).await,
     }
 }
 

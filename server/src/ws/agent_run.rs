@@ -8,26 +8,27 @@
 //! gathered so that a chat gets at most one every [`OUTPUT_INTERVAL`].
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::ws::{
     AgentResponse, BasedFileContent, ChatEvent, ErrorFrame, Message, NewMessage, ServerAction, TokenUsage,
 };
-use serde_json::json;
+use parking_lot::Mutex;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::Session;
-use super::actions::store_error;
-use super::payload::{based_file, message_added, version_added};
+use super::actions::{service_error, store_error};
 use crate::agent::{
     self, AgentError, AgentInput, AgentOutcome, BasedFile, ContextFile, ConversationLine, ModelEndpoint, Observer,
     Progress, Usage,
 };
 use crate::hub::Outgoing;
+use crate::service::agent::SavedFile;
+use crate::service::{self, Done, ServiceError, conversation};
 use crate::state::SharedState;
-use crate::store::{AgentRunRecord, ChatFileRecord, FileKind, MessageRecord, StoreResult, now_iso};
+use crate::store::{AgentRunRecord, ChatFileRecord, FileKind, MessageRecord, now_iso};
 
 /// Streamed text goes out at most this often per chat (about 20 frames a second): each frame
 /// crosses the event bus and every client's socket, and a model writes far more pieces.
@@ -89,7 +90,7 @@ pub async fn new_message(session: &Session, request: NewMessage) {
         Ok(input) => input,
         Err(error) => {
             run.release().await;
-            return store_error(session, error).await;
+            return service_error(session, error).await;
         }
     };
     let endpoint = ModelEndpoint {
@@ -104,7 +105,7 @@ pub async fn new_message(session: &Session, request: NewMessage) {
         let outcome = agent::run(&run.state.llm, &endpoint, input, observer.as_ref(), cancel).await;
         // Text still gathered belongs to an answer that failed or was cancelled: dropped.
         drop(ticker);
-        *run.record.lock().unwrap_or_else(PoisonError::into_inner) = Some(AgentRunRecord {
+        *run.record.lock() = Some(AgentRunRecord {
             chat_id: run.chat_id.clone(),
             model: endpoint.name.clone(),
             outcome: outcome_kind(&outcome).to_string(),
@@ -155,7 +156,7 @@ impl RunObserver {
     }
 
     fn total_usage(&self) -> Option<Usage> {
-        *self.usage.lock().unwrap_or_else(PoisonError::into_inner)
+        *self.usage.lock()
     }
 
     /// Sends gathered text every interval, so the end of a burst does not wait for the next
@@ -175,7 +176,7 @@ impl RunObserver {
 
     /// Sends the gathered text: always when `now`, else once the interval has passed.
     fn flush(&self, now: bool) {
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut pending = self.pending.lock();
         let due = now || pending.last_sent.is_none_or(|at| at.elapsed() >= OUTPUT_INTERVAL);
         if due && !pending.text.is_empty() {
             self.send_output(&mut pending);
@@ -215,7 +216,7 @@ impl Observer for RunObserver {
     }
 
     fn output(&self, attempt: u32, delta: &str) {
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut pending = self.pending.lock();
         if pending.attempt != attempt && !pending.text.is_empty() {
             self.send_output(&mut pending);
         }
@@ -227,11 +228,7 @@ impl Observer for RunObserver {
     }
 
     fn usage(&self, usage: Usage) {
-        *self
-            .usage
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_or_insert_default() += usage;
+        *self.usage.lock().get_or_insert_default() += usage;
     }
 }
 
@@ -270,14 +267,12 @@ fn stage(progress: &Progress) -> &'static str {
 
 impl Run {
     /// Saves the user's prompt and collects the agent's context from the chat.
-    async fn save_prompt_and_gather(&self, request: &NewMessage) -> StoreResult<AgentInput> {
+    async fn save_prompt_and_gather(&self, request: &NewMessage) -> Result<AgentInput, ServiceError> {
         let store = &self.state.store;
-        let saved = store
-            .append_messages(&self.chat_id, &[MessageRecord::text("user", &request.prompt)])
-            .await?;
-        for message in &saved {
-            self.state.hub.publish(&self.chat_id, message_added(message));
-        }
+        let prompt = MessageRecord::text("user", &request.prompt);
+        conversation::append(&self.state, &self.chat_id, &[prompt])
+            .await?
+            .publish(&self.state.hub);
         // Three independent reads, side by side on the read pool; the newest version of every
         // file in one query (a query per file made this grow with the chat's files).
         let (conversation, files, latest) = tokio::try_join!(
@@ -344,7 +339,7 @@ impl Run {
 
     /// Saves the run's record with the `seq` of the entry it produced, once.
     async fn record_run(&self, message_seq: Option<i64>) {
-        let record = self.record.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let record = self.record.lock().take();
         let Some(mut record) = record else { return };
         record.message_seq = message_seq;
         record.finished_at = now_iso();
@@ -358,8 +353,14 @@ impl Run {
     async fn finish(&self, outcome: Result<AgentOutcome, AgentError>) {
         let result = match outcome {
             Ok(AgentOutcome::Response { text }) => self.save_answer(text).await,
-            Ok(AgentOutcome::NewFile { filename, content }) => self.save_new_file(filename, content).await,
-            Ok(AgentOutcome::Edit { filename, content }) => self.save_edit(filename, content).await,
+            Ok(AgentOutcome::NewFile { filename, content }) => {
+                let saved = service::agent::save_new_file(&self.state, &self.chat_id, &filename, &content);
+                self.reply_with_file(saved.await).await
+            }
+            Ok(AgentOutcome::Edit { filename, content }) => {
+                let saved = service::agent::save_edit(&self.state, &self.chat_id, &filename, &content);
+                self.reply_with_file(saved.await).await
+            }
             Err(error) => self.save_failure(&error).await,
         };
         if let Err(error) = result {
@@ -372,90 +373,31 @@ impl Run {
         }
     }
 
-    async fn save_answer(&self, text: String) -> StoreResult<()> {
-        let saved = self
-            .state
-            .store
-            .append_messages(&self.chat_id, &[MessageRecord::text("assistant", &text)])
-            .await?;
-        self.record_run(last_seq(&saved)).await;
+    async fn save_answer(&self, text: String) -> Result<(), ServiceError> {
+        let done = conversation::append(&self.state, &self.chat_id, &[MessageRecord::text("assistant", &text)]).await?;
+        self.record_run(last_seq(&done.value)).await;
         self.send(text).await;
-        self.publish_messages(&saved);
+        done.publish(&self.state.hub);
         Ok(())
     }
 
-    async fn save_failure(&self, error: &AgentError) -> StoreResult<()> {
+    async fn save_failure(&self, error: &AgentError) -> Result<(), ServiceError> {
         let text = format!("The agent stopped: {error}");
-        let saved = self
-            .state
-            .store
-            .append_messages(&self.chat_id, &[MessageRecord::text("system", &text)])
-            .await?;
-        self.record_run(last_seq(&saved)).await;
+        let done = conversation::append(&self.state, &self.chat_id, &[MessageRecord::text("system", &text)]).await?;
+        self.record_run(last_seq(&done.value)).await;
         self.send_json(&ErrorFrame::new(text)).await;
-        self.publish_messages(&saved);
+        done.publish(&self.state.hub);
         Ok(())
     }
 
-    async fn save_new_file(&self, filename: String, content: String) -> StoreResult<()> {
-        let files = self.state.store.chat_files(&self.chat_id).await?;
-        let filename = unique_name(&filename, &files);
-        let body = BasedFileContent {
-            based_filename: filename.clone(),
-            based_content: content.clone(),
-            message: None,
-        };
-        let message = MessageRecord::file("assistant", json!(body));
-        let (version, saved) = self
-            .state
-            .store
-            .create_based_file(&self.chat_id, &filename, &content, &message)
-            .await?;
-        self.record_run(Some(saved.seq)).await;
-        self.send_json(&agent_response(&version.file_id, body)).await;
-        self.state.hub.publish(
-            &self.chat_id,
-            ChatEvent::BasedFileAdded {
-                file: based_file(&version.file_id, &filename, &[&version]),
-            },
-        );
-        self.publish_messages(&[saved]);
+    /// Records the run with the file's entry, replies with the file, then publishes.
+    async fn reply_with_file(&self, saved: Result<Done<SavedFile>, ServiceError>) -> Result<(), ServiceError> {
+        let done = saved?;
+        self.record_run(Some(done.value.message.seq)).await;
+        self.send_json(&agent_response(&done.value.file_id, done.value.content.clone()))
+            .await;
+        done.publish(&self.state.hub);
         Ok(())
-    }
-
-    async fn save_edit(&self, filename: String, content: String) -> StoreResult<()> {
-        let files = self.state.store.chat_files(&self.chat_id).await?;
-        let Some(file) = files
-            .iter()
-            .find(|f| f.kind == FileKind::Based && f.filename == filename)
-        else {
-            // The selected file was deleted while the agent worked: keep the work as a new file.
-            return self.save_new_file(filename, content).await;
-        };
-        let body = BasedFileContent {
-            based_filename: filename.clone(),
-            based_content: content.clone(),
-            message: None,
-        };
-        let message = MessageRecord::file("assistant", json!(body));
-        let (version, saved) = self
-            .state
-            .store
-            .add_version(&self.chat_id, &file.id, &content, |_| message)
-            .await?;
-        self.record_run(Some(saved.seq)).await;
-        self.send_json(&agent_response(&file.id, body)).await;
-        self.state
-            .hub
-            .publish(&self.chat_id, version_added(&filename, &version));
-        self.publish_messages(&[saved]);
-        Ok(())
-    }
-
-    fn publish_messages(&self, messages: &[MessageRecord]) {
-        for message in messages {
-            self.state.hub.publish(&self.chat_id, message_added(message));
-        }
     }
 }
 
@@ -488,50 +430,5 @@ fn context_file(file: &ChatFileRecord) -> Option<ContextFile> {
             text: text.clone(),
         }),
         _ => None,
-    }
-}
-
-/// `name`, or `stem-2.ext`, `stem-3.ext`, … when the chat already has a file by that name.
-fn unique_name(name: &str, files: &[ChatFileRecord]) -> String {
-    let taken = |candidate: &str| files.iter().any(|f| f.filename == candidate);
-    if !taken(name) {
-        return name.to_owned();
-    }
-    let (stem, extension) = name.rsplit_once('.').map_or((name, ""), |(s, e)| (s, e));
-    (2..)
-        .map(|n| {
-            if extension.is_empty() {
-                format!("{stem}-{n}")
-            } else {
-                format!("{stem}-{n}.{extension}")
-            }
-        })
-        .find(|candidate| !taken(candidate))
-        .unwrap_or_else(|| name.to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn file(name: &str) -> ChatFileRecord {
-        ChatFileRecord {
-            id: name.into(),
-            filename: name.into(),
-            path: String::new(),
-            kind: FileKind::Based,
-            extracted_text: None,
-        }
-    }
-
-    #[test]
-    fn unique_names_get_a_number() {
-        assert_eq!(unique_name("a.based", &[]), "a.based");
-        assert_eq!(unique_name("a.based", &[file("a.based")]), "a-2.based");
-        assert_eq!(
-            unique_name("a.based", &[file("a.based"), file("a-2.based")]),
-            "a-3.based"
-        );
-        assert_eq!(unique_name("a", &[file("a")]), "a-2");
     }
 }

@@ -10,7 +10,6 @@ mod conversation_cache;
 mod diff_cache;
 pub mod payload;
 mod upgrade;
-pub(crate) mod user_edit;
 
 /// What initial payloads keep between connects.
 #[derive(Debug, Default)]
