@@ -2,7 +2,6 @@
 //! and the coding agent. `serve` is the one entry point, for `main`, the TUI's embedded server
 //! and the tests alike.
 
-pub mod agent;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -19,8 +18,9 @@ pub mod state;
 pub mod store;
 pub mod ws;
 
-// The toolchain and the diff engine are crates of their own (they depend on nothing here);
-// their old paths stay valid inside the server.
+// The agent, the toolchain and the diff engine are crates of their own (they depend on
+// nothing here); their old paths stay valid inside the server.
+pub use kafka_agent as agent;
 pub use kafka_based as based;
 pub use kafka_diff as diff;
 

@@ -9,7 +9,8 @@ use super::llm::{ChatMessage, LlmClient, ModelEndpoint, Role};
 use super::prompts::{self, PromptContext, Task};
 use super::reply::{self, TriageReply};
 use super::{AgentError, AgentInput, AgentOutcome, BasedFile, Observer, Progress};
-use crate::{based, diff};
+use kafka_based as based;
+use kafka_diff as diff;
 
 const MAX_ATTEMPTS: u32 = 5;
 /// More diagnostics than this only bury the first ones, which the model should fix first.

@@ -215,7 +215,7 @@ const MAX_SHOWN_DIAGNOSTICS: usize = 20;
 /// saved it with errors (their own edits are saved as they are), and the result of an edit
 /// must validate, so the model learns of them before writing its change. Empty when clean.
 fn current_diagnostics(file: &BasedFile) -> String {
-    let diagnostics = crate::based::validate(&file.content);
+    let diagnostics = kafka_based::validate(&file.content);
     if diagnostics.is_empty() {
         return String::new();
     }
@@ -226,8 +226,8 @@ fn current_diagnostics(file: &BasedFile) -> String {
     );
     for d in diagnostics.iter().take(MAX_SHOWN_DIAGNOSTICS) {
         let severity = match d.severity {
-            crate::based::Severity::Error => "error",
-            crate::based::Severity::Warning => "warning",
+            kafka_based::Severity::Error => "error",
+            kafka_based::Severity::Warning => "warning",
         };
         let _ = writeln!(
             out,
