@@ -125,7 +125,12 @@ impl SqliteWriter {
     /// (`pragmas` are applied to the thread's own connection too; automatic checkpoints are
     /// turned off on both: they would run inside a commit, fsyncs included), and the
     /// checkpoints beside it through `readers`.
-    pub(super) async fn start(mut conn: AnyConnection, file: &str, pragmas: &str, readers: AnyPool) -> StoreResult<Self> {
+    pub(super) async fn start(
+        mut conn: AnyConnection,
+        file: &str,
+        pragmas: &str,
+        readers: AnyPool,
+    ) -> StoreResult<Self> {
         conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
         let db = rusqlite::Connection::open(file)?;
         db.execute_batch(pragmas)?;
@@ -150,7 +155,9 @@ impl SqliteWriter {
             result: None,
             done,
         };
-        self.jobs.send(Queued::Other(Box::new(job))).map_err(|_| writer_gone())?;
+        self.jobs
+            .send(Queued::Other(Box::new(job)))
+            .map_err(|_| writer_gone())?;
         answer.await.map_err(|_| writer_gone())?
     }
 
@@ -158,7 +165,11 @@ impl SqliteWriter {
     pub(super) async fn append(&self, chat_id: &str, messages: Vec<MessageRecord>) -> StoreResult<Vec<MessageRecord>> {
         let (done, answer) = oneshot::channel();
         let chat_id = chat_id.to_owned();
-        let job = Append { chat_id, messages, done };
+        let job = Append {
+            chat_id,
+            messages,
+            done,
+        };
         self.jobs.send(Queued::Append(job)).map_err(|_| writer_gone())?;
         answer.await.map_err(|_| writer_gone())?
     }
@@ -251,7 +262,11 @@ fn commit_appends(db: &mut rusqlite::Connection, run: Vec<Append>) {
 
 /// Runs the appends in one transaction and commits; each job's own result, or the error that
 /// ended the transaction (a job's failure that made SQLite roll back everything included).
-fn append_all(db: &rusqlite::Connection, run: &[Append], now: &str) -> StoreResult<Vec<StoreResult<Vec<MessageRecord>>>> {
+fn append_all(
+    db: &rusqlite::Connection,
+    run: &[Append],
+    now: &str,
+) -> StoreResult<Vec<StoreResult<Vec<MessageRecord>>>> {
     db.execute_batch("BEGIN IMMEDIATE")?;
     let mut results = Vec::with_capacity(run.len());
     for job in run {
@@ -289,7 +304,14 @@ fn append_one(db: &rusqlite::Connection, job: &Append, now: &str) -> StoreResult
     let mut saved = Vec::with_capacity(job.messages.len());
     for m in &job.messages {
         seq += 1;
-        insert.execute(rusqlite::params![job.chat_id, seq, m.role, m.kind, m.content.to_string(), now])?;
+        insert.execute(rusqlite::params![
+            job.chat_id,
+            seq,
+            m.role,
+            m.kind,
+            m.content.to_string(),
+            now
+        ])?;
         saved.push(MessageRecord { seq, ..m.clone() });
     }
     Ok(saved)
@@ -463,8 +485,14 @@ mod tests {
             add_user("panicked", true),
             store.append_messages(&chats[0], &two),
         );
-        assert!(matches!(&panicked, Err(StoreError::Write(e)) if e.contains("panicked")), "{panicked:?}");
-        assert!(!store.user_exists("panicked").await.unwrap(), "its statement is rolled back");
+        assert!(
+            matches!(&panicked, Err(StoreError::Write(e)) if e.contains("panicked")),
+            "{panicked:?}"
+        );
+        assert!(
+            !store.user_exists("panicked").await.unwrap(),
+            "its statement is rolled back"
+        );
         kept_user.unwrap();
         assert!(store.user_exists("kept").await.unwrap());
         assert_eq!(kept.unwrap().len(), 2);
@@ -492,7 +520,10 @@ mod tests {
             })
             .await
             .unwrap();
-        let refused = [MessageRecord::text("user", "fine"), MessageRecord::text("assistant", "over quota")];
+        let refused = [
+            MessageRecord::text("user", "fine"),
+            MessageRecord::text("assistant", "over quota"),
+        ];
         let (one, two) = (pair("fine"), pair("fine too"));
         let (kept, gone, also_kept) = tokio::join!(
             store.append_messages(&chats[0], &one),
@@ -500,7 +531,10 @@ mod tests {
             store.append_messages(&chats[1], &two),
         );
         assert_eq!(kept.unwrap().len(), 2);
-        assert!(matches!(&gone, Err(StoreError::Write(e)) if e.contains("over quota")), "{gone:?}");
+        assert!(
+            matches!(&gone, Err(StoreError::Write(e)) if e.contains("over quota")),
+            "{gone:?}"
+        );
         let seqs: Vec<i64> = also_kept.unwrap().iter().map(|m| m.seq).collect();
         assert_eq!(seqs, [1, 2], "the refused job's first row was rolled back with it");
         assert_eq!(store.conversation(&chats[1]).await.unwrap().len(), 2);
@@ -596,7 +630,10 @@ mod tests {
             }
         }
         let stored = store.conversation(&chats[0]).await.unwrap();
-        let tags: Vec<String> = stored.chunks(2).map(|two| two[0].content.as_str().unwrap().to_owned()).collect();
+        let tags: Vec<String> = stored
+            .chunks(2)
+            .map(|two| two[0].content.as_str().unwrap().to_owned())
+            .collect();
         assert_eq!(tags, acknowledged);
         store
             .write(|conn| {
