@@ -274,12 +274,11 @@ async fn open_sqlite(url: &str, synchronous: Synchronous) -> StoreResult<(AnyPoo
         Synchronous::Normal => "NORMAL",
         Synchronous::Full => "FULL",
     };
-    writer
-        .execute(sqlx::raw_sql(&format!(
-            "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;
-             PRAGMA cache_size = -16384;"
-        )))
-        .await?;
+    let pragmas = format!(
+        "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;
+         PRAGMA cache_size = -16384;"
+    );
+    writer.execute(sqlx::raw_sql(&pragmas)).await?;
     sqlx::migrate!("../migrations").run(&mut writer).await?;
     legacy_journal::apply(&mut writer, &file).await?;
     let pool = AnyPoolOptions::new()
@@ -299,7 +298,7 @@ async fn open_sqlite(url: &str, synchronous: Synchronous) -> StoreResult<(AnyPoo
         })
         .connect(url)
         .await?;
-    let writer = SqliteWriter::start(writer, pool.clone()).await?;
+    let writer = SqliteWriter::start(writer, &file, &pragmas, pool.clone()).await?;
     Ok((pool, writer))
 }
 

@@ -1,23 +1,30 @@
-//! The SQLite writer: one task owns the database's only write connection and takes every
-//! write from a queue, committing whatever has queued in one transaction (group commit).
+//! The SQLite writer: one thread takes every write from a queue and commits whatever has
+//! queued in one transaction (group commit).
 //!
-//! Each job runs inside a savepoint of the group's transaction: a job that fails is rolled
-//! back alone and gets its own error; the others commit. Every caller is answered after the
-//! commit, with the commit's error if it failed (nothing of the group is then stored): an
+//! Conversation appends (every echo is one) run on the thread's own rusqlite connection,
+//! statement by statement with no thread hop; the other writes are sqlx closures, run on
+//! sqlx's write connection. Both connections are used by this thread only, one after the
+//! other: a group is cut into runs of one kind, each run one transaction, committed before
+//! the next starts. Each job runs inside a savepoint: a job that fails (or panics) is rolled
+//! back alone and gets its own error; the others commit. Every caller is answered after its
+//! run's commit, with the commit's error if it failed (nothing of the run is then stored): an
 //! answer is never ahead of the disk. Jobs run in the order they were queued, so entries
 //! numbered in a chat (`seq`) follow the order in which their writers were answered. Readers
 //! (the pool, `PRAGMA query_only`) see committed rows only.
 //!
-//! The writer lives in a task of its own, so a caller that stops waiting (its socket closed)
-//! cancels nothing: its job commits or fails with the group.
+//! A caller that stops waiting (its socket closed) cancels nothing: its job commits or fails
+//! with its run.
 
-use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
+use rusqlite::OptionalExtension;
 use sqlx::{AnyConnection, AnyPool, Executor};
+use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
 use super::conversation::MessageRecord;
@@ -41,18 +48,17 @@ impl<T, F> WriteFn<T> for F where
 {
 }
 
-/// A queued write, type-erased: run it (true: it succeeded), then answer it with the commit's
-/// outcome.
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        StoreError::Write(error.to_string())
+    }
+}
+
+/// A queued sqlx write, type-erased: run it (true: it succeeded), then answer it with the
+/// commit's outcome.
 trait Job: Send {
     fn run<'a>(&'a mut self, conn: &'a mut AnyConnection) -> BoxFuture<'a, bool>;
     fn answer(self: Box<Self>, commit: Result<(), &str>);
-    /// Conversation entries, which a run of such jobs writes together.
-    fn as_append(&mut self) -> Option<&mut Append> {
-        None
-    }
-    fn is_append(&self) -> bool {
-        false
-    }
 }
 
 /// A job's answer: its own failure, whatever became of the others; else the commit's.
@@ -77,7 +83,11 @@ impl<T: Send + 'static, F: WriteFn<T>> Job for Write<T, F> {
             let Some(f) = self.f.take() else {
                 return false;
             };
-            let result = f(conn).await;
+            // A panic is this job's failure: its savepoint is rolled back like any other.
+            let result = AssertUnwindSafe(async move { f(conn).await })
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| Err(StoreError::Write("the write failed (it panicked)".into())));
             let ok = result.is_ok();
             self.result = Some(result);
             ok
@@ -94,125 +104,50 @@ impl<T: Send + 'static, F: WriteFn<T>> Job for Write<T, F> {
 pub(super) struct Append {
     chat_id: String,
     messages: Vec<MessageRecord>,
-    result: Option<StoreResult<Vec<MessageRecord>>>,
     done: oneshot::Sender<StoreResult<Vec<MessageRecord>>>,
 }
 
-impl Job for Append {
-    fn run<'a>(&'a mut self, conn: &'a mut AnyConnection) -> BoxFuture<'a, bool> {
-        Box::pin(append_all(conn, vec![self]))
-    }
-
-    fn answer(self: Box<Self>, commit: Result<(), &str>) {
-        let _ = self.done.send(outcome(self.result, commit));
-    }
-
-    fn as_append(&mut self) -> Option<&mut Append> {
-        Some(self)
-    }
-
-    fn is_append(&self) -> bool {
-        true
-    }
+/// What the writer takes: appends run on rusqlite, the rest on sqlx.
+enum Queued {
+    Append(Append),
+    Other(Box<dyn Job>),
 }
 
-/// Appends a run of queued jobs' messages with one statement, numbered after each chat's last
-/// entry in the order queued (SQLite materializes the `SELECT` before inserting, as it reads
-/// the table); a trigger touches their chats (migration 0006). A job whose chat does not exist
-/// gets `NotFound` and writes nothing. Each call to SQLite is a hop to sqlx's thread for the
-/// connection (≈100 µs on a busy machine): the statement is one for the whole run.
-const APPEND: &str = "INSERT INTO chat_conversations (chat_id, seq, role, type, content, created_at)
-    SELECT m.chat,
-           COALESCE((SELECT c.seq FROM chat_conversations c WHERE c.chat_id = m.chat ORDER BY c.seq DESC LIMIT 1), 0)
-               + ROW_NUMBER() OVER (PARTITION BY m.chat ORDER BY m.k),
-           m.role, m.kind, m.content, $2
-    FROM (SELECT CAST(key AS INTEGER) AS k, value ->> 0 AS chat, value ->> 1 AS role, value ->> 2 AS kind,
-                 value ->> 3 AS content FROM json_each($1)) m
-    WHERE EXISTS (SELECT 1 FROM chats WHERE id = m.chat)
-    RETURNING chat_id, seq";
-
-/// Runs `APPEND` for `run`; false (every job failed) if a statement failed.
-async fn append_all(conn: &mut AnyConnection, run: Vec<&mut Append>) -> bool {
-    let contents: Vec<Vec<String>> = run
-        .iter()
-        .map(|a| a.messages.iter().map(|m| m.content.to_string()).collect())
-        .collect();
-    let mut rows: Vec<[&str; 4]> = Vec::new();
-    for (a, contents) in run.iter().zip(&contents) {
-        for (m, content) in a.messages.iter().zip(contents) {
-            rows.push([&a.chat_id, &m.role, &m.kind, content]);
-        }
-    }
-    let now = now_iso();
-    let written = async {
-        let json = serde_json::to_string(&rows).map_err(|e| StoreError::Write(e.to_string()))?;
-        let numbered: Vec<(String, i64)> = sqlx::query_as(APPEND)
-            .bind(&json)
-            .bind(&now)
-            .fetch_all(&mut *conn)
-            .await?;
-        Ok::<_, StoreError>(numbered)
-    }
-    .await;
-    let numbered = match written {
-        Ok(numbered) => numbered,
-        Err(error) => {
-            let error = error.to_string();
-            for a in run {
-                a.result = Some(Err(StoreError::Write(error.clone())));
-            }
-            return false;
-        }
-    };
-    let mut by_chat: HashMap<String, Vec<i64>> = HashMap::new();
-    for (chat, seq) in numbered {
-        by_chat.entry(chat).or_default().push(seq);
-    }
-    let mut by_chat: HashMap<String, VecDeque<i64>> = by_chat
-        .into_iter()
-        .map(|(chat, mut seqs)| {
-            seqs.sort_unstable();
-            (chat, seqs.into())
-        })
-        .collect();
-    for a in run {
-        a.result = Some(match by_chat.get_mut(&a.chat_id) {
-            None => Err(StoreError::NotFound("Chat")),
-            Some(seqs) => a
-                .messages
-                .iter()
-                .map(|m| {
-                    let seq = seqs
-                        .pop_front()
-                        .ok_or_else(|| StoreError::Write("an entry was not numbered".into()))?;
-                    Ok(MessageRecord { seq, ..m.clone() })
-                })
-                .collect(),
-        });
-    }
-    true
-}
-
-/// The sending half; the task ends (and closes the connection) when the last clone is dropped.
+/// The sending half; the thread ends (and closes its connections) when the last clone is
+/// dropped.
 #[derive(Debug, Clone)]
 pub(super) struct SqliteWriter {
-    jobs: mpsc::UnboundedSender<Box<dyn Job>>,
+    jobs: mpsc::UnboundedSender<Queued>,
 }
 
 impl SqliteWriter {
-    /// Starts the writer on `conn`, the one connection that writes to the database (its
-    /// automatic checkpoints are turned off: they would run inside a commit, fsyncs included),
-    /// and the checkpoints beside it through `readers`.
-    pub(super) async fn start(mut conn: AnyConnection, readers: AnyPool) -> StoreResult<Self> {
+    /// Starts the writer thread on the database `file` with `conn`, sqlx's write connection
+    /// (`pragmas` are applied to the thread's own connection too; automatic checkpoints are
+    /// turned off on both: they would run inside a commit, fsyncs included), and the
+    /// checkpoints beside it through `readers`.
+    pub(super) async fn start(
+        mut conn: AnyConnection,
+        file: &str,
+        pragmas: &str,
+        readers: AnyPool,
+    ) -> StoreResult<Self> {
         conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+        let db = rusqlite::Connection::open(file)?;
+        db.execute_batch(pragmas)?;
+        db.execute_batch("PRAGMA wal_autocheckpoint = 0")?;
         let (jobs, queue) = mpsc::unbounded_channel();
         let finish = Arc::new(AtomicBool::new(false));
-        tokio::spawn(run(conn, queue, finish.clone()));
+        let runtime = Handle::current();
+        let flag = finish.clone();
+        std::thread::Builder::new()
+            .name("kafka-writer".into())
+            .spawn(move || run(db, conn, queue, flag, runtime))
+            .map_err(|e| StoreError::Write(format!("starting the writer thread: {e}")))?;
         tokio::spawn(checkpoints(jobs.downgrade(), readers, finish));
         Ok(Self { jobs })
     }
 
-    /// Queues `f`; returns its result once the group it ran in has committed.
+    /// Queues `f`; returns its result once the run it was in has committed.
     pub(super) async fn write<T: Send + 'static>(&self, f: impl WriteFn<T>) -> StoreResult<T> {
         let (done, answer) = oneshot::channel();
         let job = Write {
@@ -220,55 +155,166 @@ impl SqliteWriter {
             result: None,
             done,
         };
-        self.jobs.send(Box::new(job)).map_err(|_| writer_gone())?;
+        self.jobs
+            .send(Queued::Other(Box::new(job)))
+            .map_err(|_| writer_gone())?;
         answer.await.map_err(|_| writer_gone())?
     }
 
     /// Queues messages for the chat; returns them with their `seq` once committed.
     pub(super) async fn append(&self, chat_id: &str, messages: Vec<MessageRecord>) -> StoreResult<Vec<MessageRecord>> {
         let (done, answer) = oneshot::channel();
+        let chat_id = chat_id.to_owned();
         let job = Append {
-            chat_id: chat_id.to_owned(),
+            chat_id,
             messages,
-            result: None,
             done,
         };
-        self.jobs.send(Box::new(job)).map_err(|_| writer_gone())?;
+        self.jobs.send(Queued::Append(job)).map_err(|_| writer_gone())?;
         answer.await.map_err(|_| writer_gone())?
     }
 }
 
 fn writer_gone() -> StoreError {
-    StoreError::Write("the database writer has stopped".into())
+    StoreError::Write("the database writer did not answer".into())
 }
 
-/// The task: takes what has queued, runs it as one group, answers, repeats.
-async fn run(mut conn: AnyConnection, mut queue: mpsc::UnboundedReceiver<Box<dyn Job>>, finish: Arc<AtomicBool>) {
+/// The thread: takes what has queued, runs it as a group (a transaction per run of one
+/// kind), answers, repeats.
+fn run(
+    mut db: rusqlite::Connection,
+    mut conn: AnyConnection,
+    mut queue: mpsc::UnboundedReceiver<Queued>,
+    finish: Arc<AtomicBool>,
+    runtime: Handle,
+) {
     let mut group = Vec::with_capacity(MAX_GROUP);
-    while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
-        // Sessions whose writes are on their way (their tasks ready to run) join this group.
-        tokio::task::yield_now().await;
+    while let Some(first) = queue.blocking_recv() {
+        group.push(first);
         while group.len() < MAX_GROUP {
             match queue.try_recv() {
                 Ok(job) => group.push(job),
                 Err(_) => break,
             }
         }
-        let outcome = commit_group(&mut conn, &mut group).await;
-        if let Err(error) = &outcome {
-            tracing::error!(%error, jobs = group.len(), "a group commit failed; nothing of it is stored");
-        }
-        let commit = outcome.as_ref().map(|_| ()).map_err(String::as_str);
-        for job in group.drain(..) {
-            job.answer(commit);
+        let mut jobs = group.drain(..).peekable();
+        while let Some(job) = jobs.next() {
+            match job {
+                Queued::Append(first) => {
+                    let mut run = vec![first];
+                    while let Some(Queued::Append(next)) = jobs.next_if(|j| matches!(j, Queued::Append(_))) {
+                        run.push(next);
+                    }
+                    commit_appends(&mut db, run);
+                }
+                Queued::Other(first) => {
+                    let mut run = vec![first];
+                    while let Some(Queued::Other(next)) = jobs.next_if(|j| matches!(j, Queued::Other(_))) {
+                        run.push(next);
+                    }
+                    let outcome = runtime.block_on(commit_group(&mut conn, &mut run));
+                    if let Err(error) = &outcome {
+                        tracing::error!(%error, jobs = run.len(), "a group commit failed; nothing of it is stored");
+                    }
+                    let commit = outcome.as_ref().map(|_| ()).map_err(String::as_str);
+                    for job in run {
+                        job.answer(commit);
+                    }
+                }
+            }
         }
         if finish.swap(false, Ordering::AcqRel)
-            && let Err(error) = exec(&mut conn, "PRAGMA wal_checkpoint(PASSIVE)").await
+            && let Err(error) = db.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
         {
             tracing::warn!(%error, "wal checkpoint");
         }
     }
-    let _ = sqlx::Connection::close(conn).await;
+    drop(db);
+    let _ = runtime.block_on(sqlx::Connection::close(conn));
+}
+
+/// Appends the run's messages in one transaction on the thread's connection, each job in a
+/// savepoint (so a job refused by a constraint or trigger fails alone), and answers each job
+/// once committed. A panic is caught: the transaction is rolled back and every job of the run
+/// gets an error; the writer goes on.
+fn commit_appends(db: &mut rusqlite::Connection, run: Vec<Append>) {
+    let now = now_iso();
+    let written = std::panic::catch_unwind(AssertUnwindSafe(|| append_all(db, &run, &now)));
+    let results = match written {
+        Ok(Ok(results)) => results,
+        failed => {
+            let error = match failed {
+                Ok(Err(error)) => error.to_string(),
+                _ => "the write failed (it panicked)".to_owned(),
+            };
+            tracing::error!(%error, jobs = run.len(), "a group commit failed; nothing of it is stored");
+            if !db.is_autocommit() {
+                // SQLite may have rolled back already (a full disk): then this fails harmlessly.
+                let _ = db.execute_batch("ROLLBACK");
+            }
+            run.iter().map(|_| Err(StoreError::Write(error.clone()))).collect()
+        }
+    };
+    for (job, result) in run.into_iter().zip(results) {
+        let _ = job.done.send(result);
+    }
+}
+
+/// Runs the appends in one transaction and commits; each job's own result, or the error that
+/// ended the transaction (a job's failure that made SQLite roll back everything included).
+fn append_all(
+    db: &rusqlite::Connection,
+    run: &[Append],
+    now: &str,
+) -> StoreResult<Vec<StoreResult<Vec<MessageRecord>>>> {
+    db.execute_batch("BEGIN IMMEDIATE")?;
+    let mut results = Vec::with_capacity(run.len());
+    for job in run {
+        db.execute_batch("SAVEPOINT job")?;
+        let result = append_one(db, job, now);
+        if result.is_err() {
+            if db.is_autocommit() {
+                return result.map(|_| Vec::new());
+            }
+            db.execute_batch("ROLLBACK TO job")?;
+        }
+        db.execute_batch("RELEASE job")?;
+        results.push(result);
+    }
+    db.execute_batch("COMMIT")?;
+    Ok(results)
+}
+
+/// Numbers the job's messages after its chat's last entry (one index seek) and inserts them;
+/// a trigger touches the chat (migration 0006). A chat that does not exist is `NotFound`.
+fn append_one(db: &rusqlite::Connection, job: &Append, now: &str) -> StoreResult<Vec<MessageRecord>> {
+    let last: Option<i64> = db
+        .prepare_cached(
+            "SELECT (SELECT seq FROM chat_conversations WHERE chat_id = ?1 ORDER BY seq DESC LIMIT 1)
+             FROM chats WHERE id = ?1",
+        )?
+        .query_row([&job.chat_id], |row| row.get(0))
+        .optional()?
+        .ok_or(StoreError::NotFound("Chat"))?;
+    let mut insert = db.prepare_cached(
+        "INSERT INTO chat_conversations (chat_id, seq, role, type, content, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    let mut seq = last.unwrap_or(0);
+    let mut saved = Vec::with_capacity(job.messages.len());
+    for m in &job.messages {
+        seq += 1;
+        insert.execute(rusqlite::params![
+            job.chat_id,
+            seq,
+            m.role,
+            m.kind,
+            m.content.to_string(),
+            now
+        ])?;
+        saved.push(MessageRecord { seq, ..m.clone() });
+    }
+    Ok(saved)
 }
 
 /// Runs the jobs in one transaction, each in a savepoint; commits. On any failure outside a
@@ -276,30 +322,13 @@ async fn run(mut conn: AnyConnection, mut queue: mpsc::UnboundedReceiver<Box<dyn
 /// the whole transaction, as on a full disk — or the commit), rolls back everything. The
 /// transaction control between two jobs goes to SQLite as one call.
 async fn commit_group(conn: &mut AnyConnection, jobs: &mut [Box<dyn Job>]) -> Result<(), String> {
-    if jobs.iter().all(|j| j.is_append()) {
-        // Appends only (the echoes of many sessions): one statement, its own transaction.
-        let run = jobs.iter_mut().filter_map(|j| j.as_append()).collect();
-        return match append_all(conn, run).await {
-            true => Ok(()),
-            false => Err("the appends failed".into()),
-        };
-    }
     let outcome = async {
         exec(conn, "BEGIN IMMEDIATE; SAVEPOINT job").await?;
-        let mut i = 0;
-        while i < jobs.len() {
-            // Consecutive appends (queued one after the other) are written together.
-            let appends = jobs[i..].iter().take_while(|j| j.is_append()).count();
-            let ok = if appends > 1 {
-                let run = jobs[i..i + appends].iter_mut().filter_map(|j| j.as_append()).collect();
-                i += appends;
-                append_all(conn, run).await
-            } else {
-                i += 1;
-                jobs[i - 1].run(conn).await
-            };
+        let last = jobs.len() - 1;
+        for (i, job) in jobs.iter_mut().enumerate() {
+            let ok = job.run(conn).await;
             let end = if ok { "" } else { "ROLLBACK TO job; " };
-            let next = if i == jobs.len() { "COMMIT" } else { "SAVEPOINT job" };
+            let next = if i == last { "COMMIT" } else { "SAVEPOINT job" };
             exec(conn, &format!("{end}RELEASE job; {next}")).await?;
         }
         Ok(())
@@ -316,7 +345,7 @@ async fn commit_group(conn: &mut AnyConnection, jobs: &mut [Box<dyn Job>]) -> Re
 /// can without waiting for, or blocking, the writer), until the writer is gone. Under steady
 /// writes they never catch up (frames arrive while they sync) and the WAL would never start
 /// over: when it has grown long, the writer is asked to finish one between two groups.
-async fn checkpoints(jobs: mpsc::WeakUnboundedSender<Box<dyn Job>>, readers: AnyPool, finish: Arc<AtomicBool>) {
+async fn checkpoints(jobs: mpsc::WeakUnboundedSender<Queued>, readers: AnyPool, finish: Arc<AtomicBool>) {
     let mut ticks = tokio::time::interval(CHECKPOINT_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -432,55 +461,191 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_failed_commit_answers_every_job_of_its_group_with_an_error() {
+    async fn a_panicking_write_fails_alone_and_the_writer_goes_on() {
         let (_dir, store, chats) = store_with_chats(1).await;
-        store.append_messages(&chats[0], &pair("before")).await.unwrap();
-        // The database may not grow: the commit of the next group fails (a stand-in for a
-        // full disk), and no job of it may be told it was saved.
-        let pages: i64 = store
+        let add_user = |id: &'static str, boom: bool| {
+            store.write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO users (id, email, created_at) VALUES ($1, $1, 't')")
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await?;
+                    if boom {
+                        panic!("a bug inside a write");
+                    }
+                    Ok(())
+                })
+            })
+        };
+        // Queued together with appends and another write: only the panicking job fails.
+        let (one, two) = (pair("before"), pair("after"));
+        let (kept, kept_user, panicked, also_kept) = tokio::join!(
+            store.append_messages(&chats[0], &one),
+            add_user("kept", false),
+            add_user("panicked", true),
+            store.append_messages(&chats[0], &two),
+        );
+        assert!(
+            matches!(&panicked, Err(StoreError::Write(e)) if e.contains("panicked")),
+            "{panicked:?}"
+        );
+        assert!(
+            !store.user_exists("panicked").await.unwrap(),
+            "its statement is rolled back"
+        );
+        kept_user.unwrap();
+        assert!(store.user_exists("kept").await.unwrap());
+        assert_eq!(kept.unwrap().len(), 2);
+        assert_eq!(also_kept.unwrap().len(), 2);
+        // The writer is still there.
+        add_user("later", false).await.unwrap();
+        assert_eq!(store.conversation(&chats[0]).await.unwrap().len(), 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_append_refused_by_a_trigger_fails_alone() {
+        let (_dir, store, chats) = store_with_chats(2).await;
+        // As a quota's trigger would: one job's rows are refused, in the middle of a run.
+        store
             .write(|conn| {
-                Box::pin(async move { Ok(sqlx::query_scalar("PRAGMA page_count").fetch_one(&mut *conn).await?) })
+                Box::pin(async move {
+                    sqlx::query(
+                        "CREATE TRIGGER refuse BEFORE INSERT ON chat_conversations
+                         WHEN NEW.content LIKE '%over quota%' BEGIN SELECT RAISE(ABORT, 'over quota'); END",
+                    )
+                    .execute(&mut *conn)
+                    .await?;
+                    Ok(())
+                })
             })
             .await
             .unwrap();
-        let limit = format!("PRAGMA max_page_count = {pages}");
+        let refused = [
+            MessageRecord::text("user", "fine"),
+            MessageRecord::text("assistant", "over quota"),
+        ];
+        let (one, two) = (pair("fine"), pair("fine too"));
+        let (kept, gone, also_kept) = tokio::join!(
+            store.append_messages(&chats[0], &one),
+            store.append_messages(&chats[1], &refused),
+            store.append_messages(&chats[1], &two),
+        );
+        assert_eq!(kept.unwrap().len(), 2);
+        assert!(
+            matches!(&gone, Err(StoreError::Write(e)) if e.contains("over quota")),
+            "{gone:?}"
+        );
+        let seqs: Vec<i64> = also_kept.unwrap().iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, [1, 2], "the refused job's first row was rolled back with it");
+        assert_eq!(store.conversation(&chats[1]).await.unwrap().len(), 2);
+    }
+
+    /// sqlx's write connection, for the writes that are not appends.
+    async fn set_max_pages(store: &Store, pages: Option<i64>) -> i64 {
         store
             .write(move |conn| {
                 Box::pin(async move {
-                    sqlx::query_scalar::<_, i64>(&limit).fetch_one(&mut *conn).await?;
-                    Ok(())
+                    let pages = pages.map_or("1073741823".into(), |p| p.to_string());
+                    sqlx::query_scalar::<_, i64>(&format!("PRAGMA max_page_count = {pages}"))
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    Ok(sqlx::query_scalar("PRAGMA page_count").fetch_one(&mut *conn).await?)
                 })
             })
             .await
-            .unwrap();
-        let big = "x".repeat(200_000);
-        let mut answered = Vec::new();
-        for round in 0..4 {
-            let (store, chat, big) = (store.clone(), chats[0].clone(), big.clone());
-            answered.push(tokio::spawn(async move {
-                store.append_messages(&chat, &pair(&format!("{round}{big}"))).await
-            }));
-        }
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_commit_answers_every_job_of_its_group_with_an_error() {
+        let (_dir, store, _) = store_with_chats(0).await;
+        // The database may not grow: the next group fails (a stand-in for a full disk), and
+        // no job of it may be told it was saved.
+        let pages = set_max_pages(&store, None).await;
+        set_max_pages(&store, Some(pages)).await;
         let mut saved = 0;
-        for task in answered {
+        for task in add_big_users(&store, "full") {
             saved += usize::from(task.await.unwrap().is_ok());
         }
         assert_eq!(saved, 0, "nothing fits, nothing is acknowledged");
-        assert_eq!(store.conversation(&chats[0]).await.unwrap().len(), 2);
         // Space again: writes go on.
+        set_max_pages(&store, None).await;
+        for task in add_big_users(&store, "room") {
+            task.await.unwrap().unwrap();
+        }
+    }
+
+    /// Four concurrent writes of a user with a 200 kB email.
+    fn add_big_users(store: &Store, prefix: &str) -> Vec<tokio::task::JoinHandle<Result<(), StoreError>>> {
+        (0..4)
+            .map(|i| {
+                let (store, email) = (store.clone(), format!("{prefix}{i}{}", "x".repeat(200_000)));
+                tokio::spawn(async move {
+                    store
+                        .write(move |conn| {
+                            Box::pin(async move {
+                                sqlx::query("INSERT INTO users (id, email, created_at) VALUES ($1, $1, 't')")
+                                    .bind(email)
+                                    .execute(&mut *conn)
+                                    .await?;
+                                Ok(())
+                            })
+                        })
+                        .await
+                })
+            })
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn appends_whose_transaction_sqlite_rolled_back_are_all_answered_with_an_error() {
+        let (_dir, store, chats) = store_with_chats(1).await;
+        store.append_messages(&chats[0], &pair("before")).await.unwrap();
+        // As on a full disk, SQLite rolls back the whole transaction in the middle of a run:
+        // the jobs before the one that failed are gone too, and must not be acknowledged.
+        let trigger = "CREATE TRIGGER roll_back BEFORE INSERT ON chat_conversations
+            WHEN NEW.content LIKE '%roll back%' BEGIN SELECT RAISE(ROLLBACK, 'rolled back'); END";
         store
-            .write(|conn| {
+            .write(move |conn| {
                 Box::pin(async move {
-                    sqlx::query_scalar::<_, i64>("PRAGMA max_page_count = 1073741823")
-                        .fetch_one(&mut *conn)
-                        .await?;
+                    sqlx::query(trigger).execute(&mut *conn).await?;
                     Ok(())
                 })
             })
             .await
             .unwrap();
-        store.append_messages(&chats[0], &pair(&big)).await.unwrap();
-        assert_eq!(store.conversation(&chats[0]).await.unwrap().len(), 4);
+        let (one, two, three) = (pair("first"), pair("roll back"), pair("third"));
+        let (first, second, third) = tokio::join!(
+            store.append_messages(&chats[0], &one),
+            store.append_messages(&chats[0], &two),
+            store.append_messages(&chats[0], &three),
+        );
+        assert!(second.is_err());
+        // Queued together they all fail; one that ran in a run of its own is stored. Either
+        // way exactly the acknowledged entries are in the table.
+        let mut acknowledged = vec!["before".to_owned()];
+        for (answer, tag) in [(first, "first"), (third, "third")] {
+            if answer.is_ok() {
+                acknowledged.push(tag.into());
+            }
+        }
+        let stored = store.conversation(&chats[0]).await.unwrap();
+        let tags: Vec<String> = stored
+            .chunks(2)
+            .map(|two| two[0].content.as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(tags, acknowledged);
+        store
+            .write(|conn| {
+                Box::pin(async move {
+                    sqlx::query("DROP TRIGGER roll_back").execute(&mut *conn).await?;
+                    Ok(())
+                })
+            })
+            .await
+            .unwrap();
+        let after = store.append_messages(&chats[0], &pair("after")).await.unwrap();
+        assert_eq!(after[0].seq, stored.len() as i64 + 1);
     }
 
     #[tokio::test]
