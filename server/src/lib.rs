@@ -12,17 +12,17 @@ pub mod http;
 pub mod hub;
 pub mod json;
 pub mod quota;
-pub mod secrets;
 pub mod service;
 pub mod state;
-pub mod store;
 pub mod ws;
 
-// The agent, the toolchain and the diff engine are crates of their own (they depend on
-// nothing here); their old paths stay valid inside the server.
+// The agent, the toolchain, the diff engine and the store are crates of their own (they
+// depend on nothing here); their old paths stay valid inside the server.
 pub use kafka_agent as agent;
 pub use kafka_based as based;
 pub use kafka_diff as diff;
+pub use kafka_store as store;
+pub use kafka_store::secrets;
 
 /// The allocator every binary that serves declares as its global allocator: after a burst it
 /// returns freed memory to the system within moments, where glibc's malloc kept hundreds of

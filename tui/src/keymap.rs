@@ -1,12 +1,14 @@
 //! The one list of keys. Dispatch, the footer hints and the `?` help overlay all read it, so
 //! they cannot disagree.
 
-use std::sync::OnceLock;
+use std::str::FromStr;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-/// Something the user asks for; the app decides what it means where the focus is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Something the user asks for; the app decides what it means where the focus is. Its name in
+/// `keys.conf` is derived (strum): `NewChat` is `new_chat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::VariantNames)]
+#[strum(serialize_all = "snake_case")]
 pub enum Action {
     Help,
     Quit,
@@ -188,56 +190,58 @@ fn defaults() -> Vec<Binding> {
     ]
 }
 
-/// Action names as `keys.conf` writes them.
-const ACTION_NAMES: &[(&str, Action)] = &[
-    ("help", A::Help),
-    ("quit", A::Quit),
-    ("next_pane", A::NextPane),
-    ("prev_pane", A::PrevPane),
-    ("up", A::Up),
-    ("down", A::Down),
-    ("left", A::Left),
-    ("right", A::Right),
-    ("page_up", A::PageUp),
-    ("page_down", A::PageDown),
-    ("open", A::Open),
-    ("back", A::Back),
-    ("send", A::Send),
-    ("newline", A::Newline),
-    ("new_chat", A::NewChat),
-    ("rename", A::Rename),
-    ("delete", A::Delete),
-    ("model", A::Model),
-    ("toggle_mode", A::ToggleMode),
-    ("versions", A::Versions),
-    ("compare_base", A::CompareBase),
-    ("prev_hunk", A::PrevHunk),
-    ("next_hunk", A::NextHunk),
-    ("revert", A::Revert),
-    ("upload", A::Upload),
-    ("edit", A::Edit),
-    ("write_file", A::WriteFile),
-    ("delete_file", A::DeleteFile),
-    ("copy", A::Copy),
-    ("select", A::Select),
-    ("cancel_agent", A::CancelAgent),
-];
-
-static KEYMAP: OnceLock<Vec<Binding>> = OnceLock::new();
-
-/// The bindings in force: the defaults unless [`configure`] changed them.
-fn active() -> &'static [Binding] {
-    KEYMAP.get_or_init(defaults)
+/// The bindings in force: the defaults, or the defaults as `keys.conf` rebinds them. The app
+/// owns one; dispatch, the footer hints and the `?` help all read it.
+#[derive(Debug, Clone)]
+pub struct Keymap {
+    bindings: Vec<Binding>,
 }
 
-/// Rebinds actions from `keys.conf` text, once, before the UI starts. Each line is
-/// `action = key, key` (`versions = V`, `send = ctrl+s`, `cancel_agent = ctrl+g`); `#` starts
-/// a comment. The new keys replace the action's keys in every context.
-pub fn configure(text: &str) -> Result<(), String> {
-    let mut bindings = defaults();
-    apply_overrides(&mut bindings, text)?;
-    let _ = KEYMAP.set(bindings);
-    Ok(())
+impl Default for Keymap {
+    fn default() -> Self {
+        Self { bindings: defaults() }
+    }
+}
+
+impl Keymap {
+    /// The defaults rebound by `keys.conf` text. Each line is `action = key, key`
+    /// (`versions = V`, `send = ctrl+s`, `cancel_agent = ctrl+g`); `#` starts a comment. The
+    /// new keys replace the action's keys in every context.
+    pub fn configured(text: &str) -> Result<Self, String> {
+        let mut bindings = defaults();
+        apply_overrides(&mut bindings, text)?;
+        Ok(Self { bindings })
+    }
+
+    /// The action `event` triggers in the given contexts (the first listed context wins).
+    pub fn action_for(&self, event: &KeyEvent, contexts: &[Context]) -> Option<Action> {
+        contexts.iter().find_map(|context| {
+            self.bindings
+                .iter()
+                .filter(|binding| binding.context == *context)
+                .find(|binding| binding.keys.iter().any(|key| key.matches(event)))
+                .map(|binding| binding.action)
+        })
+    }
+
+    /// `(keys, what they do)` for the footer: the contexts' bindings marked for it, first
+    /// context first, each label once.
+    pub fn footer_hints(&self, contexts: &[Context]) -> Vec<(&str, &'static str)> {
+        let mut hints: Vec<(&str, &str)> = Vec::new();
+        for context in contexts {
+            for binding in self.bindings.iter().filter(|b| b.context == *context && b.in_footer) {
+                if !hints.iter().any(|(label, _)| *label == binding.label) {
+                    hints.push((binding.label.as_str(), binding.help));
+                }
+            }
+        }
+        hints
+    }
+
+    /// Every binding of a context, for the help overlay.
+    pub fn bindings_of(&self, context: Context) -> impl Iterator<Item = &Binding> {
+        self.bindings.iter().filter(move |binding| binding.context == context)
+    }
 }
 
 fn apply_overrides(bindings: &mut [Binding], text: &str) -> Result<(), String> {
@@ -250,11 +254,7 @@ fn apply_overrides(bindings: &mut [Binding], text: &str) -> Result<(), String> {
         let (name, keys) = line
             .split_once('=')
             .ok_or_else(|| at("expected `action = key`".into()))?;
-        let action = ACTION_NAMES
-            .iter()
-            .find(|(known, _)| *known == name.trim())
-            .map(|(_, action)| *action)
-            .ok_or_else(|| at(format!("unknown action {:?}", name.trim())))?;
+        let action = Action::from_str(name.trim()).map_err(|_| at(format!("unknown action {:?}", name.trim())))?;
         let keys = keys
             .split(',')
             .map(parse_key)
@@ -335,41 +335,16 @@ fn key_label(key: &Key) -> String {
     }
 }
 
-/// The action `event` triggers in the given contexts (the first listed context wins).
-pub fn action_for(event: &KeyEvent, contexts: &[Context]) -> Option<Action> {
-    contexts.iter().find_map(|context| {
-        active()
-            .iter()
-            .filter(|binding| binding.context == *context)
-            .find(|binding| binding.keys.iter().any(|key| key.matches(event)))
-            .map(|binding| binding.action)
-    })
-}
-
-/// Footer hints for the active contexts: `(keys, what)`, without duplicates.
-pub fn footer_hints(contexts: &[Context]) -> Vec<(&'static str, &'static str)> {
-    let mut hints: Vec<(&str, &str)> = Vec::new();
-    for context in contexts {
-        for binding in active().iter().filter(|b| b.context == *context && b.in_footer) {
-            if !hints.iter().any(|(label, _)| *label == binding.label) {
-                hints.push((binding.label.as_str(), binding.help));
-            }
-        }
-    }
-    hints
-}
-
-/// Every binding of a context, for the help overlay.
-pub fn bindings_of(context: Context) -> impl Iterator<Item = &'static Binding> {
-    active().iter().filter(move |binding| binding.context == context)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn key(code: KeyCode, modifiers: KeyModifiers) -> KeyEvent {
         KeyEvent::new(code, modifiers)
+    }
+
+    fn action_for(event: &KeyEvent, contexts: &[Context]) -> Option<Action> {
+        Keymap::default().action_for(event, contexts)
     }
 
     #[test]
@@ -397,8 +372,10 @@ mod tests {
 
     #[test]
     fn no_key_is_bound_twice_in_one_context() {
-        for a in active() {
-            for b in active()
+        let keymap = Keymap::default();
+        for a in &keymap.bindings {
+            for b in keymap
+                .bindings
                 .iter()
                 .filter(|b| b.context == a.context && !std::ptr::eq(*b, a))
             {
@@ -440,12 +417,14 @@ mod tests {
     }
 
     #[test]
-    fn every_bound_action_can_be_rebound_by_name() {
-        for binding in defaults() {
+    fn every_action_is_named_in_snake_case() {
+        use strum::VariantNames;
+        assert_eq!(Action::from_str("new_chat"), Ok(A::NewChat));
+        assert_eq!(Action::from_str("cancel_agent"), Ok(A::CancelAgent));
+        for name in Action::VARIANTS {
             assert!(
-                ACTION_NAMES.iter().any(|(_, action)| *action == binding.action),
-                "{:?} has no name for keys.conf",
-                binding.action
+                Action::from_str(name).is_ok() && !name.contains(char::is_uppercase),
+                "{name}"
             );
         }
     }

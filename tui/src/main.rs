@@ -8,6 +8,7 @@ use kafka_tui::app::App;
 use kafka_tui::driver::Driver;
 use kafka_tui::embedded::EmbeddedServer;
 use kafka_tui::highlight::Background;
+use kafka_tui::keymap::Keymap;
 use kafka_tui::net::Rest;
 
 #[derive(Debug, Parser)]
@@ -47,9 +48,9 @@ fn main() -> ExitCode {
     kafka_tui::highlight::set_background(cli.theme);
     let outcome = data_dir(&cli).and_then(|dir| {
         init_logging(&dir)?;
-        load_keys(&dir)?;
+        let keymap = load_keys(&dir)?;
         let runtime = tokio::runtime::Runtime::new()?;
-        runtime.block_on(run(cli, &dir))
+        runtime.block_on(run(cli, &dir, keymap))
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -69,12 +70,12 @@ fn data_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// `<data-dir>/keys.conf`, when there is one, rebinds keys (see `keymap::configure`).
-fn load_keys(dir: &Path) -> anyhow::Result<()> {
+/// `<data-dir>/keys.conf`, when there is one, rebinds keys (see `Keymap::configured`).
+fn load_keys(dir: &Path) -> anyhow::Result<Keymap> {
     let path = dir.join("keys.conf");
     match std::fs::read_to_string(&path) {
-        Ok(text) => kafka_tui::keymap::configure(&text).map_err(|error| anyhow::anyhow!("{}: {error}", path.display())),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Ok(text) => Keymap::configured(&text).map_err(|error| anyhow::anyhow!("{}: {error}", path.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Keymap::default()),
         Err(error) => Err(anyhow::anyhow!("{}: {error}", path.display())),
     }
 }
@@ -95,7 +96,7 @@ fn init_logging(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(cli: Cli, dir: &Path) -> anyhow::Result<()> {
+async fn run(cli: Cli, dir: &Path, keymap: Keymap) -> anyhow::Result<()> {
     let (embedded, base, label) = match cli.server.clone() {
         Some(url) => (None, url.clone(), url),
         None => {
@@ -104,7 +105,7 @@ async fn run(cli: Cli, dir: &Path) -> anyhow::Result<()> {
             (Some(server), base, "embedded".to_owned())
         }
     };
-    let mut app = App::new(label);
+    let mut app = App::new(label).with_keymap(keymap);
     let first = app.start(cli.email, cli.chat);
     let outcome = kafka_tui::terminal::run(Driver::new(app, Rest::new(&base)), first).await;
     if let Some(server) = embedded {

@@ -6,7 +6,7 @@ use kafka_protocol::ws::{ClientAction, NewMessage};
 use super::chat::{PAGE, Pane};
 use super::popup::{Confirmed, Popup, PromptPurpose, edit};
 use super::{App, BrowserFocus, Command, Connection, Mode, Screen, short_time};
-use crate::keymap::{self, Action, Context};
+use crate::keymap::{Action, Context};
 use crate::text_input::TextInput;
 
 impl App {
@@ -47,7 +47,7 @@ impl App {
     }
 
     fn browser_key(&mut self, key: KeyEvent) -> Vec<Command> {
-        let Some(action) = keymap::action_for(&key, &self.contexts()) else {
+        let Some(action) = self.keymap.action_for(&key, &self.contexts()) else {
             return Vec::new();
         };
         match action {
@@ -152,7 +152,7 @@ impl App {
 
     fn chat_key(&mut self, key: KeyEvent) -> Vec<Command> {
         let contexts = self.contexts();
-        let action = keymap::action_for(&key, &contexts);
+        let action = self.keymap.action_for(&key, &contexts);
         let typing = contexts.first() == Some(&Context::Input);
         match (action, self.chat.as_mut()) {
             (None, Some(chat)) if typing => {

@@ -25,6 +25,7 @@ pub use selection::LineSelection;
 
 use crate::editor::EditRequest;
 use crate::highlight::{self, HighlightCache};
+use crate::keymap::Keymap;
 use crate::text_input::TextInput;
 
 /// Frames of the agent-progress spinner.
@@ -188,6 +189,8 @@ pub enum RestAnswer {
 pub struct App {
     /// The server as the status bar names it ("embedded" or its URL).
     pub server_label: String,
+    /// The keys in force (`keys.conf` can rebind them).
+    pub keymap: Keymap,
     pub screen: Screen,
     pub login: LoginForm,
     pub logging_in: bool,
@@ -219,6 +222,7 @@ impl App {
     pub fn new(server_label: impl Into<String>) -> Self {
         App {
             server_label: server_label.into(),
+            keymap: Keymap::default(),
             screen: Screen::Login,
             login: LoginForm::default(),
             logging_in: false,
@@ -239,6 +243,12 @@ impl App {
             resume: None,
             should_quit: false,
         }
+    }
+
+    /// The app with `keymap` in force instead of the default keys.
+    pub fn with_keymap(mut self, keymap: Keymap) -> Self {
+        self.keymap = keymap;
+        self
     }
 
     /// Logs in at once with `email` (and opens `chat_id` then), as `--email` / `--chat` ask.

@@ -17,7 +17,6 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 
 use crate::app::{App, Screen};
-use crate::keymap;
 
 pub fn render(app: &App, frame: &mut Frame) {
     let [body, status_line, footer_line] = screen_layout(frame.area());
@@ -58,7 +57,7 @@ fn render_footer(app: &App, frame: &mut Frame, area: Rect) {
             vec![("Enter", "log in"), ("Tab", "email / password"), ("Esc/^C", "quit")]
         }
         Screen::Login => vec![("Enter", "log in"), ("Esc/^C", "quit")],
-        _ => keymap::footer_hints(&app.contexts()),
+        _ => app.keymap.footer_hints(&app.contexts()),
     };
     let mut spans = Vec::new();
     for (keys, what) in hints {

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::{dim, key_style, selected_style};
 use crate::app::{AddModelForm, App, Popup};
-use crate::keymap::{self, Context};
+use crate::keymap::{Context, Keymap};
 use crate::text_input::TextInput;
 
 const HELP_CONTEXTS: [Context; 6] = [
@@ -25,7 +25,7 @@ pub fn render(app: &App, frame: &mut Frame) {
     let Some(popup) = app.popup.as_ref() else { return };
     let area = frame.area();
     match popup {
-        Popup::Help { scroll } => render_help(frame, area, *scroll),
+        Popup::Help { scroll } => render_help(&app.keymap, frame, area, *scroll),
         Popup::Confirm { question, .. } => render_confirm(frame, area, question),
         Popup::Prompt { title, input, .. } => render_prompt(frame, area, title, input),
         Popup::Models { selected } => render_models(app, frame, area, *selected),
@@ -50,14 +50,14 @@ fn popup_block(title: &str) -> Block<'static> {
 }
 
 /// Every binding of every context, from the same list the footer reads.
-pub fn help_lines() -> Vec<Line<'static>> {
+pub fn help_lines(keymap: &Keymap) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     for context in HELP_CONTEXTS {
         lines.push(Line::styled(
             context.title(),
             Style::default().fg(Color::Yellow).add_modifier(Modifier::BOLD),
         ));
-        for binding in keymap::bindings_of(context) {
+        for binding in keymap.bindings_of(context) {
             lines.push(Line::from(vec![
                 Span::styled(format!("  {:<10}", binding.label), Style::default().fg(Color::Cyan)),
                 Span::raw(binding.help),
@@ -68,10 +68,10 @@ pub fn help_lines() -> Vec<Line<'static>> {
     lines
 }
 
-fn render_help(frame: &mut Frame, area: Rect, scroll: u16) {
+fn render_help(keymap: &Keymap, frame: &mut Frame, area: Rect, scroll: u16) {
     let rect = centered(area, 56, area.height.saturating_sub(2));
     frame.render_widget(Clear, rect);
-    let text = Paragraph::new(help_lines())
+    let text = Paragraph::new(help_lines(keymap))
         .block(popup_block("Keys: ↑/↓ scroll, Esc closes"))
         .scroll((scroll, 0));
     frame.render_widget(text, rect);

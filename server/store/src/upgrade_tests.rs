@@ -18,7 +18,7 @@ async fn database_before(url: &str, version: i64) -> sqlx::SqlitePool {
         .connect_with(options)
         .await
         .unwrap();
-    let mut migrator = sqlx::migrate!("../migrations");
+    let mut migrator = sqlx::migrate!("../../migrations");
     let older: Vec<_> = migrator
         .migrations
         .iter()

@@ -17,6 +17,7 @@ mod legacy_journal;
 mod models;
 mod owners;
 mod runs;
+pub mod secrets;
 mod sqlite_writer;
 mod tokens;
 #[cfg(test)]
@@ -187,7 +188,7 @@ impl Store {
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new().max_connections(16).connect(url).await?;
-                sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+                sqlx::migrate!("../../migrations/postgres").run(&pool).await?;
                 (pool, None)
             }
         };
@@ -279,7 +280,7 @@ async fn open_sqlite(url: &str, synchronous: Synchronous) -> StoreResult<(AnyPoo
          PRAGMA cache_size = -16384;"
     );
     writer.execute(sqlx::raw_sql(&pragmas)).await?;
-    sqlx::migrate!("../migrations").run(&mut writer).await?;
+    sqlx::migrate!("../../migrations").run(&mut writer).await?;
     legacy_journal::apply(&mut writer, &file).await?;
     let pool = AnyPoolOptions::new()
         .max_connections(8)

@@ -174,12 +174,12 @@ pub async fn set_password_at(url: &str, email: &str, password_hash: &str) -> Sto
             sqlx::Connection::close(create).await?;
             let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(url).await?;
             sqlx::query("PRAGMA busy_timeout = 10000").execute(&pool).await?;
-            sqlx::migrate!("../migrations").run(&pool).await?;
+            sqlx::migrate!("../../migrations").run(&pool).await?;
             pool
         }
         super::Backend::Postgres => {
             let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(url).await?;
-            sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+            sqlx::migrate!("../../migrations/postgres").run(&pool).await?;
             pool
         }
     };
