@@ -29,7 +29,7 @@ fn big_file() -> String {
 fn main() {
     let code = big_file();
     let started = Instant::now();
-    let lines = highlight::highlight(&code);
+    let lines = highlight::highlight(&code, highlight::Background::Dark);
     let highlight_time = started.elapsed();
 
     let mut app: App = fixtures::chat_with(&code);

@@ -88,10 +88,10 @@ impl Driver {
                     let _ = bus.send(event);
                 });
             }
-            Command::Highlight { key, text } => {
+            Command::Highlight { key, text, background } => {
                 let bus = self.bus.clone();
                 tokio::task::spawn_blocking(move || {
-                    let lines = highlight::highlight(&text);
+                    let lines = highlight::highlight(&text, background);
                     let _ = bus.send(AppEvent::Highlighted { key, lines });
                 });
             }

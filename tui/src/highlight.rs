@@ -45,27 +45,16 @@ pub enum Background {
     Light,
 }
 
-static BACKGROUND: OnceLock<Background> = OnceLock::new();
-
-/// Picks the colours once, at start-up, before anything is drawn; later calls change nothing.
-pub fn set_background(background: Background) {
-    let _ = BACKGROUND.set(background);
-}
-
-pub fn background() -> Background {
-    BACKGROUND.get().copied().unwrap_or_default()
-}
-
-fn theme() -> &'static Theme {
-    static THEME_CELL: OnceLock<Theme> = OnceLock::new();
-    THEME_CELL.get_or_init(|| {
-        let name = match background() {
-            Background::Dark => "base16-ocean.dark",
-            Background::Light => "InspiredGitHub",
-        };
-        let mut themes = ThemeSet::load_defaults().themes;
-        themes.remove(name).unwrap_or_default()
-    })
+/// The syntax theme for a background, loaded once per background on first use (the app owns
+/// which background is in force; this only caches the parsed theme data).
+fn theme(background: Background) -> &'static Theme {
+    static DARK: OnceLock<Theme> = OnceLock::new();
+    static LIGHT: OnceLock<Theme> = OnceLock::new();
+    let (cell, name) = match background {
+        Background::Dark => (&DARK, "base16-ocean.dark"),
+        Background::Light => (&LIGHT, "InspiredGitHub"),
+    };
+    cell.get_or_init(|| ThemeSet::load_defaults().themes.remove(name).unwrap_or_default())
 }
 
 /// A key for the cache: the content's hash.
@@ -81,11 +70,11 @@ pub fn wants_background(text: &str) -> bool {
 }
 
 /// Each line of `text` highlighted as Based (plain above [`MAX_HIGHLIGHT_BYTES`]).
-pub fn highlight(text: &str) -> Vec<Line<'static>> {
+pub fn highlight(text: &str, background: Background) -> Vec<Line<'static>> {
     if text.len() > MAX_HIGHLIGHT_BYTES {
         return plain(text);
     }
-    let mut highlighter = LineHighlighter::new();
+    let mut highlighter = LineHighlighter::new(background);
     LinesWithEndings::from(text).map(|raw| highlighter.line(raw)).collect()
 }
 
@@ -93,6 +82,7 @@ pub fn highlight(text: &str) -> Vec<Line<'static>> {
 /// that arrives line by line (the agent's answer as it streams).
 pub struct LineHighlighter {
     inner: Option<HighlightLines<'static>>,
+    background: Background,
 }
 
 impl std::fmt::Debug for LineHighlighter {
@@ -101,23 +91,18 @@ impl std::fmt::Debug for LineHighlighter {
     }
 }
 
-impl Default for LineHighlighter {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl LineHighlighter {
-    pub fn new() -> Self {
+    pub fn new(background: Background) -> Self {
         let syntax = syntax_set().find_syntax_by_extension("based");
         Self {
-            inner: syntax.map(|syntax| HighlightLines::new(syntax, theme())),
+            inner: syntax.map(|syntax| HighlightLines::new(syntax, theme(background))),
+            background,
         }
     }
 
     /// The next line (its line ending may be present or not) as styled spans.
     pub fn line(&mut self, raw: &str) -> Line<'static> {
-        let default_foreground = theme().settings.foreground;
+        let default_foreground = theme(self.background).settings.foreground;
         let ranges = match self.inner.as_mut() {
             Some(highlighter) => highlighter.highlight_line(raw, syntax_set()).ok(),
             None => None,
@@ -201,7 +186,10 @@ mod tests {
 
     #[test]
     fn the_bundled_syntax_loads_and_colours_keywords_and_builtins() {
-        let lines = highlight("loop:\n    x = talk(\"Hi\", True)\nuntil \"done\":\n    say(\"ok\")\n");
+        let lines = highlight(
+            "loop:\n    x = talk(\"Hi\", True)\nuntil \"done\":\n    say(\"ok\")\n",
+            Background::Dark,
+        );
         assert_eq!(lines.len(), 4);
         let loop_style = styled_words(&lines[0])[0].1;
         assert_ne!(loop_style, Style::default(), "loop is a keyword");
@@ -214,7 +202,12 @@ mod tests {
     #[test]
     fn huge_texts_stay_plain_and_tabs_expand() {
         let big = "x = 1\n".repeat(MAX_HIGHLIGHT_BYTES / 6 + 10);
-        assert!(highlight(&big)[0].spans.iter().all(|s| s.style == Style::default()));
+        assert!(
+            highlight(&big, Background::Light)[0]
+                .spans
+                .iter()
+                .all(|s| s.style == Style::default())
+        );
         assert_eq!(plain("\tsay(1)")[0].to_string(), "    say(1)");
         assert!(!wants_background(&big));
     }

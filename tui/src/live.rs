@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use ratatui::style::{Color, Style};
 use ratatui::text::Line;
 
-use crate::highlight::LineHighlighter;
+use crate::highlight::{Background, LineHighlighter};
 
 /// One complete line of the answer, styled.
 #[derive(Debug, Clone)]
@@ -44,16 +44,18 @@ pub struct LiveAnswer {
     partial: String,
     block: Option<Block>,
     highlighter: LineHighlighter,
+    background: Background,
 }
 
 impl LiveAnswer {
-    pub fn new(attempt: u32) -> Self {
+    pub fn new(attempt: u32, background: Background) -> Self {
         Self {
             attempt,
             lines: Vec::new(),
             partial: String::new(),
             block: None,
-            highlighter: LineHighlighter::new(),
+            highlighter: LineHighlighter::new(background),
+            background,
         }
     }
 
@@ -103,7 +105,7 @@ impl LiveAnswer {
                     "diff" => Block::Diff(ticks),
                     _ => Block::Other(ticks),
                 });
-                self.highlighter = LineHighlighter::new();
+                self.highlighter = LineHighlighter::new(self.background);
                 self.lines.push(LiveLine::Marker(line.to_owned()));
             }
             None if trimmed.starts_with('#') => self.lines.push(LiveLine::Marker(line.to_owned())),
@@ -156,9 +158,9 @@ mod tests {
     #[test]
     fn pieces_split_anywhere_make_the_same_lines() {
         let answer_text = "Here:\n## a.based\n```based\nloop:\n    x = talk(\"a ``` b\", True)\n```\nDone.\npart";
-        let mut whole = LiveAnswer::new(1);
+        let mut whole = LiveAnswer::new(1, Background::Dark);
         whole.push(answer_text);
-        let mut pieces = LiveAnswer::new(1);
+        let mut pieces = LiveAnswer::new(1, Background::Dark);
         for c in answer_text.chars() {
             pieces.push(&c.to_string());
         }
@@ -181,7 +183,7 @@ mod tests {
 
     #[test]
     fn based_code_is_highlighted_and_diffs_coloured() {
-        let mut answer = LiveAnswer::new(1);
+        let mut answer = LiveAnswer::new(1, Background::Dark);
         answer.push("```based\nloop:\n```\n```diff\n+added\n-removed\n````\n");
         let LiveLine::Code(code) = &answer.tail(usize::MAX)[1] else {
             panic!("code")

@@ -45,7 +45,6 @@ fn main() -> ExitCode {
         return code;
     }
     let cli = Cli::parse();
-    kafka_tui::highlight::set_background(cli.theme);
     let outcome = data_dir(&cli).and_then(|dir| {
         init_logging(&dir)?;
         let keymap = load_keys(&dir)?;
@@ -105,7 +104,7 @@ async fn run(cli: Cli, dir: &Path, keymap: Keymap) -> anyhow::Result<()> {
             (Some(server), base, "embedded".to_owned())
         }
     };
-    let mut app = App::new(label).with_keymap(keymap);
+    let mut app = App::new(label).with_keymap(keymap).with_background(cli.theme);
     let first = app.start(cli.email, cli.chat);
     let outcome = kafka_tui::terminal::run(Driver::new(app, Rest::new(&base)), first).await;
     if let Some(server) = embedded {

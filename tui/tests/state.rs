@@ -479,3 +479,60 @@ fn streamed_output_grows_and_goes_with_the_reply() {
     chat.apply_frame(output(2, "more"));
     assert!(chat.live.is_none());
 }
+
+#[test]
+fn a_diff_is_highlighted_off_the_ui_thread_and_then_shown_in_colour() {
+    let mut app = fixtures::chat_with(fixtures::CODE);
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('v'));
+    let commands = app.handle_event(AppEvent::Frame {
+        chat_id: CHAT_ID.into(),
+        frame: kafka_protocol::ws::ServerFrame::Action(kafka_protocol::ws::ServerAction::Diff(
+            kafka_protocol::ws::VersionDiff {
+                file_id: FILE_ID.into(),
+                from_version_id: "v-1".into(),
+                to_version_id: "v-2".into(),
+                diff: fixtures::DIFF.into(),
+            },
+        )),
+    });
+    // Shown at once, plain; its highlighting is asked of a background task.
+    let diff = |app: &App| {
+        app.chat
+            .as_ref()
+            .unwrap()
+            .versions
+            .as_ref()
+            .unwrap()
+            .diff
+            .clone()
+            .unwrap()
+    };
+    let plain = diff(&app);
+    assert!(
+        plain
+            .lines
+            .iter()
+            .all(|line| line.spans.iter().all(|s| s.style.fg.is_none()))
+    );
+    let asked: Vec<_> = commands
+        .iter()
+        .filter_map(|command| match command {
+            Command::Highlight { key, text, .. } if *key == plain.key => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked, std::slice::from_ref(&plain.text), "{commands:?}");
+
+    // What the task answers replaces the plain rows, one line per row.
+    let lines = kafka_tui::highlight::highlight(&plain.text, kafka_tui::highlight::Background::Dark);
+    app.handle_event(AppEvent::Highlighted { key: plain.key, lines });
+    let coloured = diff(&app);
+    assert_eq!(coloured.lines.len(), coloured.parsed.rows.len());
+    assert!(
+        coloured
+            .lines
+            .iter()
+            .any(|line| line.spans.iter().any(|s| s.style.fg.is_some()))
+    );
+}

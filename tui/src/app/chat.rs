@@ -17,7 +17,7 @@ use super::browser::step;
 use super::selection::{LineSelection, keep_visible};
 use crate::diff::ParsedDiff;
 use crate::editor::EditRequest;
-use crate::highlight;
+use crate::highlight::{self, Background};
 use crate::live::LiveAnswer;
 use crate::text_input::TextInput;
 
@@ -60,14 +60,18 @@ impl FileEntry<'_> {
     }
 }
 
-/// A diff the server sent, parsed, with its lines highlighted once.
+/// A diff the server sent, parsed, its lines highlighted off the UI thread.
 #[derive(Debug, Clone)]
 pub struct ShownDiff {
     pub from_version_id: String,
     pub to_version_id: String,
     pub parsed: ParsedDiff,
-    /// The highlighted text of each row (same index as `parsed.rows`).
+    /// The text of each row (same index as `parsed.rows`): plain at first, highlighted once
+    /// the background task that highlights `text` answers (see [`ChatState::highlighted`]).
     pub lines: Vec<Line<'static>>,
+    /// The rows' code as one text, and its highlight cache key.
+    pub text: String,
+    pub key: u64,
 }
 
 /// The validator's findings on a version the user saved, shown in the code pane while that
@@ -104,6 +108,8 @@ pub struct VersionsView {
 
 #[derive(Debug)]
 pub struct ChatState {
+    /// The terminal's background, which the app chose: colours of code and diffs follow it.
+    pub background: Background,
     pub chat_id: String,
     pub name: String,
     pub workspace_id: String,
@@ -163,6 +169,7 @@ pub struct FrameOutcome {
 impl ChatState {
     pub fn new(chat_id: &str, name: &str) -> Self {
         ChatState {
+            background: Background::default(),
             chat_id: chat_id.to_owned(),
             name: name.to_owned(),
             workspace_id: String::new(),
@@ -421,7 +428,7 @@ impl ChatState {
         }
         let live = match self.live.as_mut() {
             Some(live) if live.attempt == attempt => live,
-            _ => self.live.insert(LiveAnswer::new(attempt)),
+            _ => self.live.insert(LiveAnswer::new(attempt, self.background)),
         };
         live.push(delta);
     }
@@ -662,9 +669,10 @@ impl ChatState {
         if view.file_id == diff.file_id && matches {
             let parsed = ParsedDiff::parse(&diff.diff);
             let text: Vec<&str> = parsed.rows.iter().map(|row| row.text.as_str()).collect();
-            let mut lines = highlight::highlight(&text.join("\n"));
-            // A trailing empty row yields no line of its own when highlighted.
-            lines.resize(parsed.rows.len(), Line::default());
+            let text = text.join("\n");
+            // Shown plain at once; highlighted off the UI thread (the app asks for it).
+            let lines = rows_of(highlight::plain(&text), parsed.rows.len());
+            let key = highlight::content_key(&text).wrapping_add(2);
             view.diff_top = parsed.hunk_starts.first().copied().unwrap_or(0);
             // Its rows are other rows now.
             self.selection = None;
@@ -673,7 +681,23 @@ impl ChatState {
                 to_version_id: diff.to_version_id,
                 parsed,
                 lines,
+                text,
+                key,
             });
+        }
+    }
+
+    /// The shown diff's text when it still waits for highlighting: `(key, text)`.
+    pub fn diff_to_highlight(&self) -> Option<(u64, &str)> {
+        let diff = self.versions.as_ref()?.diff.as_ref()?;
+        Some((diff.key, diff.text.as_str()))
+    }
+
+    /// Highlighted lines arrived for `key`: the shown diff takes them if they are its own.
+    pub fn highlighted(&mut self, key: u64, lines: &[Line<'static>]) {
+        let diff = self.versions.as_mut().and_then(|view| view.diff.as_mut());
+        if let Some(diff) = diff.filter(|diff| diff.key == key) {
+            diff.lines = rows_of(lines.to_vec(), diff.parsed.rows.len());
         }
     }
 
@@ -799,6 +823,12 @@ pub fn copyable(message: &ConversationMessage) -> String {
         .find(|(index, _)| index % 2 == 1 && index + 1 < blocks.len())
         .map(|(_, block)| block.split_once('\n').map_or(*block, |(_, code)| code));
     last_block.map_or(text.clone(), str::to_owned)
+}
+
+/// One line per diff row: a trailing empty row yields no line of its own when split.
+fn rows_of(mut lines: Vec<Line<'static>>, rows: usize) -> Vec<Line<'static>> {
+    lines.resize(rows, Line::default());
+    lines
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ pub use popup::{AddModelForm, Confirmed, Popup, PromptPurpose};
 pub use selection::LineSelection;
 
 use crate::editor::EditRequest;
-use crate::highlight::{self, HighlightCache};
+use crate::highlight::{self, Background, HighlightCache};
 use crate::keymap::Keymap;
 use crate::text_input::TextInput;
 
@@ -95,6 +95,7 @@ pub enum Command {
     Highlight {
         key: u64,
         text: String,
+        background: Background,
     },
 }
 
@@ -191,6 +192,8 @@ pub struct App {
     pub server_label: String,
     /// The keys in force (`keys.conf` can rebind them).
     pub keymap: Keymap,
+    /// The terminal's background (`--theme`): the colours of code and diffs follow it.
+    pub background: Background,
     pub screen: Screen,
     pub login: LoginForm,
     pub logging_in: bool,
@@ -223,6 +226,7 @@ impl App {
         App {
             server_label: server_label.into(),
             keymap: Keymap::default(),
+            background: Background::default(),
             screen: Screen::Login,
             login: LoginForm::default(),
             logging_in: false,
@@ -243,6 +247,12 @@ impl App {
             resume: None,
             should_quit: false,
         }
+    }
+
+    /// The app with colours for a `background` terminal.
+    pub fn with_background(mut self, background: Background) -> Self {
+        self.background = background;
+        self
     }
 
     /// The app with `keymap` in force instead of the default keys.
@@ -309,6 +319,9 @@ impl App {
             }
             AppEvent::Highlighted { key, lines } => {
                 self.pending_highlights.remove(&key);
+                if let Some(chat) = self.chat.as_mut() {
+                    chat.highlighted(key, &lines);
+                }
                 self.highlights.insert(key, lines);
                 Vec::new()
             }
@@ -440,7 +453,9 @@ impl App {
     /// Opens a chat: the view appears at once, its content when the socket delivers it.
     pub fn open_chat(&mut self, chat_id: &str) -> Vec<Command> {
         let name = self.browser_chat_name(chat_id).unwrap_or_default();
-        self.chat = Some(ChatState::new(chat_id, &name));
+        let mut chat = ChatState::new(chat_id, &name);
+        chat.background = self.background;
+        self.chat = Some(chat);
         self.screen = Screen::Chat;
         self.connection = Connection::Connecting;
         self.last_error = None;
@@ -456,8 +471,35 @@ impl App {
     }
 
     /// Starts highlighting what the code pane shows, inline when small, in the background
-    /// when big; nothing when the cache has it.
+    /// when big, and the shown diff in the background; nothing when the cache has it.
     fn highlight_commands(&mut self) -> Vec<Command> {
+        let mut commands = self.highlight_diff();
+        commands.extend(self.highlight_code());
+        commands
+    }
+
+    /// The shown diff's highlighting: from the cache, or asked of a background task.
+    fn highlight_diff(&mut self) -> Vec<Command> {
+        let background = self.background;
+        let Some(chat) = self.chat.as_mut() else {
+            return Vec::new();
+        };
+        let Some((key, text)) = chat.diff_to_highlight() else {
+            return Vec::new();
+        };
+        if let Some(lines) = self.highlights.get(key) {
+            chat.highlighted(key, &lines);
+            return Vec::new();
+        }
+        if !self.pending_highlights.insert(key) {
+            return Vec::new();
+        }
+        let text = text.to_owned();
+        vec![Command::Highlight { key, text, background }]
+    }
+
+    fn highlight_code(&mut self) -> Vec<Command> {
+        let background = self.background;
         let Some((key, text, is_code)) = self.chat.as_ref().and_then(ChatState::shown_text) else {
             return Vec::new();
         };
@@ -471,9 +513,9 @@ impl App {
         if highlight::wants_background(text) {
             self.pending_highlights.insert(key);
             let text = text.to_owned();
-            return vec![Command::Highlight { key, text }];
+            return vec![Command::Highlight { key, text, background }];
         }
-        self.highlights.insert(key, highlight::highlight(text));
+        self.highlights.insert(key, highlight::highlight(text, background));
         Vec::new()
     }
 }

@@ -10,7 +10,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{dim, pane, selection_style};
 use crate::app::{App, ChatState, FileEntry, LineSelection, Pane};
-use crate::highlight;
+use crate::highlight::{self, Background};
 use unicode_width::UnicodeWidthChar;
 
 pub fn render(app: &App, chat: &ChatState, frame: &mut Frame, area: Rect) {
@@ -36,7 +36,7 @@ pub fn render(app: &App, chat: &ChatState, frame: &mut Frame, area: Rect) {
         .into_iter()
         .map(|line| skip_columns(line, chat.code_left))
         .collect();
-    let mut rows = numbered(shifted, top, total, chat.selection);
+    let mut rows = numbered(shifted, top, total, chat.selection, chat.background);
     if let Some(diagnostics) = chat.shown_diagnostics().filter(|d| !d.is_empty()) {
         rows = with_carets(rows, text, diagnostics, top, total, chat.code_left);
         rows.truncate(height);
@@ -159,6 +159,7 @@ pub fn numbered(
     first: usize,
     total: usize,
     selection: Option<LineSelection>,
+    background: Background,
 ) -> Vec<Line<'static>> {
     let width = total.max(1).to_string().len();
     lines
@@ -171,7 +172,11 @@ pub fn numbered(
             let mut spans = vec![Span::styled(format!("{:>width$} {bar} ", number + 1), dim())];
             spans.extend(line.spans);
             let line = Line::from(spans);
-            if selected { line.style(selection_style()) } else { line }
+            if selected {
+                line.style(selection_style(background))
+            } else {
+                line
+            }
         })
         .collect()
 }

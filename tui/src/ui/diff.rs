@@ -10,11 +10,11 @@ use ratatui::widgets::Paragraph;
 use super::{dim, pane, selection_style};
 use crate::app::{ChatState, VersionsView};
 use crate::diff::{Row, RowKind};
-use crate::highlight::{self, Background};
+use crate::highlight::Background;
 
 /// Row tints for added and removed lines: deep on dark terminals, pale on light ones.
-fn tints() -> (Color, Color) {
-    match highlight::background() {
+fn tints(background: Background) -> (Color, Color) {
+    match background {
         Background::Dark => (Color::Rgb(30, 70, 40), Color::Rgb(90, 35, 40)),
         Background::Light => (Color::Rgb(215, 245, 215), Color::Rgb(250, 220, 220)),
     }
@@ -47,9 +47,9 @@ pub fn render(chat: &ChatState, view: &VersionsView, title: String, frame: &mut 
         .skip(view.diff_top)
         .take(usize::from(inner.height))
         .map(|(index, (row, code))| {
-            let line = diff_line(row, code, gutter);
+            let line = diff_line(row, code, gutter, tints(chat.background));
             match chat.selection {
-                Some(selection) if selection.contains(index) => line.style(selection_style()),
+                Some(selection) if selection.contains(index) => line.style(selection_style(chat.background)),
                 _ => line,
             }
         })
@@ -57,13 +57,12 @@ pub fn render(chat: &ChatState, view: &VersionsView, title: String, frame: &mut 
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-fn diff_line(row: &Row, code: &Line<'static>, gutter: usize) -> Line<'static> {
+fn diff_line(row: &Row, code: &Line<'static>, gutter: usize, (added, removed): (Color, Color)) -> Line<'static> {
     let number = |n: Option<usize>| n.map_or(" ".repeat(gutter), |n| format!("{n:>gutter$}"));
     match row.kind {
         RowKind::Header => Line::styled(row.text.clone(), Style::default().add_modifier(Modifier::BOLD)),
         RowKind::Hunk => Line::styled(format!("⋮ {}", row.text), Style::default().fg(Color::Cyan)),
         RowKind::Context | RowKind::Added | RowKind::Removed => {
-            let (added, removed) = tints();
             let (sign, sign_style, background) = match row.kind {
                 RowKind::Added => ("+", Style::default().fg(Color::Green), Some(added)),
                 RowKind::Removed => ("−", Style::default().fg(Color::Red), Some(removed)),

@@ -90,8 +90,8 @@ pub fn selected_style() -> Style {
 }
 
 /// Lines selected with `V`: a blue tint that reads on dark and light terminals.
-pub fn selection_style() -> Style {
-    let tint = match crate::highlight::background() {
+pub fn selection_style(background: crate::highlight::Background) -> Style {
+    let tint = match background {
         crate::highlight::Background::Dark => Color::Rgb(40, 60, 110),
         crate::highlight::Background::Light => Color::Rgb(200, 215, 250),
     };
