@@ -531,7 +531,9 @@ async fn file_upload_to_chat_and_workspace_delete_and_rename() {
     let chat_files = server.state.store.chat_files(&chat_id).await.unwrap();
     assert!(chat_files.iter().any(|f| f.filename == "new_document.txt"));
 
-    // Delete removes rows and bytes.
+    // Delete removes rows and bytes, and says so in the chat as the socket's delete does.
+    let mut watcher = server.connect(&chat_id, true).await;
+    watcher.recv_initial().await;
     let (status, body) = detail(
         server
             .http
@@ -545,6 +547,15 @@ async fn file_upload_to_chat_and_workspace_delete_and_rename() {
     assert!(!server.stored_uploads().await.contains(&renamed_key));
     assert_eq!(server.read_upload(&uploaded.files[0]).await, None);
     assert_eq!(server.state.store.chat_files(&chat_id).await.unwrap().len(), 1);
+    let conversation = server.state.store.conversation(&chat_id).await.unwrap();
+    let note = conversation.last().expect("a system entry");
+    assert_eq!((note.role.as_str(), note.kind.as_str()), ("system", "file"));
+    assert_eq!(note.content["deleted_file_id"], uploaded.files[0].as_str());
+    assert_eq!(note.content["filename"], "new_document.txt");
+    let deleted = watcher.recv_event("file_deleted").await;
+    assert_eq!(deleted["file_id"], uploaded.files[0].as_str());
+    let added = watcher.recv_event("message_added").await;
+    assert_eq!(added["message"]["role"], "system");
     let (status, body) = detail(
         server
             .http
