@@ -210,6 +210,24 @@ impl TestServer {
         response.json().await.unwrap()
     }
 
+    /// `POST /file/upload` of `files` (name, bytes) to a chat (`is_chat`) or a workspace,
+    /// without a `user_id` (the owner comes from the target); the answer as it came.
+    pub async fn upload(&self, target_id: &str, is_chat: bool, files: &[(&str, &[u8])]) -> reqwest::Response {
+        let mut form = reqwest::multipart::Form::new()
+            .text("target_id", target_id.to_owned())
+            .text("is_chat", is_chat.to_string());
+        for (name, bytes) in files {
+            let part = reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_string());
+            form = form.part("files", part);
+        }
+        self.http
+            .post(self.url("/file/upload"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Connects a WebSocket client to the chat (`?v=2` when `v2`).
     pub async fn connect(&self, chat_id: &str, v2: bool) -> WsClient {
         let url = if v2 {

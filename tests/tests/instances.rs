@@ -18,7 +18,7 @@ use kafka_server::config::UploadStore;
 use kafka_server::store::{DbBytes, FileKind, NewChatFile, NewFile};
 use kafka_tests::fake_model::FakeModel;
 use kafka_tests::{DATABASE_ENV, FRAME_WAIT, TestDatabase, TestServer, WsClient};
-use reqwest::multipart::{Form, Part};
+use reqwest::multipart::Form;
 use serde_json::{Value, json};
 
 const FLOW: &str = "loop:\n    r = talk(\"Ask the name.\", True)\nuntil \"name given\":\n    say(\"Thanks\")\n";
@@ -210,23 +210,6 @@ async fn a_logout_on_one_instance_closes_the_sockets_of_that_token_on_the_other(
     assert!(on_b.closed_within(FRAME_WAIT).await, "B's client stays open");
 }
 
-/// Uploads `files` to a chat through `server`'s REST API.
-async fn upload_to_chat(server: &TestServer, chat_id: &str, files: &[(&str, &[u8])]) -> reqwest::Response {
-    let mut form = Form::new()
-        .text("target_id", chat_id.to_owned())
-        .text("is_chat", "true");
-    for (name, bytes) in files {
-        form = form.part("files", Part::bytes(bytes.to_vec()).file_name(name.to_string()));
-    }
-    server
-        .http
-        .post(server.url("/file/upload"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-}
-
 /// `GET /file/{id}/content` through `server`: the status, the bytes and the file name the
 /// answer gives.
 async fn read_content(server: &TestServer, file_id: &str) -> (u16, Vec<u8>, String) {
@@ -270,7 +253,7 @@ async fn an_upload_through_a_is_read_listed_renamed_given_to_the_agent_and_delet
     let blob = spanning_chunks();
     let pdf = kafka_tests::pdf::readable_pdf();
     let files: [(&str, &[u8]); 3] = [("notes.txt", &notes), ("blob.bin", &blob), ("doc.pdf", &pdf)];
-    let response = upload_to_chat(&a, &chat_id, &files).await;
+    let response = a.upload(&chat_id, true, &files).await;
     assert_eq!(response.status(), 200);
     let ids: Vec<String> = response.json::<Value>().await.unwrap()["files"]
         .as_array()
@@ -394,7 +377,9 @@ async fn a_failed_upload_leaves_no_rows_and_no_bytes() {
     // The second file passes the cap while the body is read: the whole upload is refused.
     let small = b"fits".to_vec();
     let big = vec![7u8; 1024 * 1024 + 1];
-    let response = upload_to_chat(&a, &chat_id, &[("small.txt", &small), ("big.bin", &big)]).await;
+    let response = a
+        .upload(&chat_id, true, &[("small.txt", &small), ("big.bin", &big)])
+        .await;
     assert_eq!(response.status(), 413);
     let frame = json!({"action": "upload_file", "filename": "big.bin", "file_data": STANDARD.encode(&big)});
     let mut ws = a.connect(&chat_id, false).await;
@@ -462,7 +447,9 @@ async fn existing_uploads_move_into_the_database_and_back_resumably() {
     let b = TestServer::start_on(Some(Arc::clone(&database)), |_| {}).await;
     let (_, _, chat_id) = a.user_with_chat("moving@example.com").await;
     let (notes, blob) = (b"moving notes".to_vec(), spanning_chunks());
-    let response = upload_to_chat(&a, &chat_id, &[("notes.txt", &notes), ("blob.bin", &blob)]).await;
+    let response = a
+        .upload(&chat_id, true, &[("notes.txt", &notes), ("blob.bin", &blob)])
+        .await;
     assert_eq!(response.status(), 200);
     let ids: Vec<String> = serde_json::from_value(response.json::<Value>().await.unwrap()["files"].clone()).unwrap();
     let on_disk = kafka_tests::files_in(&a.data_dir.path().join("uploads/files"));

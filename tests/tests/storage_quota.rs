@@ -21,17 +21,7 @@ async fn server() -> TestServer {
 }
 
 async fn upload(server: &TestServer, target_id: &str, is_chat: bool, name: &str, size: usize) -> reqwest::Response {
-    let form = Form::new()
-        .text("target_id", target_id.to_owned())
-        .text("is_chat", is_chat.to_string())
-        .part("files", Part::bytes(vec![b'x'; size]).file_name(name.to_owned()));
-    server
-        .http
-        .post(server.url("/file/upload"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
+    server.upload(target_id, is_chat, &[(name, &vec![b'x'; size])]).await
 }
 
 /// Asserts a refusal naming the quota and its flag.
